@@ -5,4 +5,11 @@
 
 #![warn(missing_docs)]
 
+pub mod broker;
+pub mod client;
+pub mod config;
+pub mod connection;
+pub mod offsets;
+pub mod protocol;
+pub mod server;
 pub mod storage;

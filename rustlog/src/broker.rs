@@ -1,0 +1,534 @@
+//! The broker: applies each request to the partitions and the consumer offsets.
+//!
+//! This is the one layer that knows both the protocol types and the storage layer. It owns every
+//! partition of every topic, each behind its own lock, so work on one partition never waits for
+//! another. Storage calls block (file I/O, `fdatasync`), so they run on Tokio's blocking thread
+//! pool and never stall the threads that serve sockets.
+//!
+//! # Data directory
+//!
+//! ```text
+//! <data-dir>/topics/<topic>/partition-<n>/   one directory per partition, see storage::partition
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::config::{validate_topic_name, BrokerConfig, TopicConfig};
+use crate::offsets::ConsumerOffsets;
+use crate::protocol::{
+    CommitRequest, CommitResponse, CommittedRequest, CommittedResponse, ErrorCode, ErrorResponse,
+    FetchRequest, FetchResponse, FetchedRecord, MetadataResponse, PartitionMetadata,
+    ProduceRequest, ProduceResponse, Request, ResponseBody, TopicMetadata,
+};
+use crate::storage::{NewRecord, Partition, PartitionConfig, RecoveryReport, StorageError};
+
+/// `max_bytes` of a fetch that does not set it: 1 MiB.
+pub const DEFAULT_FETCH_MAX_BYTES: u64 = 1024 * 1024;
+/// Longest consumer group id accepted.
+pub const MAX_GROUP_ID_LEN: usize = 255;
+
+/// An error that stops the broker from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The data directory or a topic directory could not be created or listed.
+    #[error("cannot use data directory {}: {source}; check that it exists or can be created, and is writable", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration asks for fewer partitions than the topic has on disk.
+    #[error(
+        "topic `{topic}` has {on_disk} partitions on disk but the configuration asks for {configured}; \
+         partitions cannot be removed: configure {on_disk} or more, or delete {} to drop the topic",
+        dir.display()
+    )]
+    PartitionCountLowered {
+        /// Topic name.
+        topic: String,
+        /// Partitions found on disk.
+        on_disk: u32,
+        /// Partitions configured.
+        configured: u32,
+        /// The topic's directory.
+        dir: PathBuf,
+    },
+    /// A partition could not be opened or recovered.
+    #[error("cannot open topic `{topic}` partition {partition}: {source}")]
+    Partition {
+        /// Topic name.
+        topic: String,
+        /// Partition number.
+        partition: u32,
+        /// What the storage layer reported.
+        #[source]
+        source: StorageError,
+    },
+}
+
+/// One partition and where it belongs, for logs and errors.
+#[derive(Debug)]
+struct PartitionSlot {
+    topic: String,
+    number: u32,
+    partition: RwLock<Partition>,
+}
+
+/// The broker's state: topics, partitions and consumer offsets.
+#[derive(Debug)]
+pub struct Broker {
+    topics: BTreeMap<String, Vec<Arc<PartitionSlot>>>,
+    offsets: ConsumerOffsets,
+    max_fetch_bytes: u64,
+}
+
+/// What opening one partition found, for the startup log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionRecovery {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: u32,
+    /// The storage layer's report.
+    pub report: RecoveryReport,
+}
+
+impl Broker {
+    /// Opens every configured topic under `config.data_dir`, plus any topic already on disk, and
+    /// recovers their partitions. Blocks on file I/O.
+    ///
+    /// # Errors
+    ///
+    /// [`BrokerError`] when the data directory is unusable, a partition count would shrink, or a
+    /// partition cannot be recovered.
+    pub fn open(config: &BrokerConfig) -> Result<(Broker, Vec<PartitionRecovery>), BrokerError> {
+        let topics_dir = config.data_dir.join("topics");
+        std::fs::create_dir_all(&topics_dir).map_err(|source| BrokerError::DataDir {
+            path: topics_dir.clone(),
+            source,
+        })?;
+
+        // Topics on disk that the configuration does not name are still served, with defaults.
+        let mut wanted = config.topics.clone();
+        for (name, on_disk) in topics_on_disk(&topics_dir)? {
+            let dir = topics_dir.join(&name);
+            match wanted.get(&name) {
+                Some(topic) if topic.partitions < on_disk => {
+                    return Err(BrokerError::PartitionCountLowered {
+                        topic: name,
+                        on_disk,
+                        configured: topic.partitions,
+                        dir,
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    tracing::info!(topic = %name, partitions = on_disk, "serving topic found on disk with default settings");
+                    let storage = PartitionConfig::default();
+                    wanted.insert(
+                        name,
+                        TopicConfig {
+                            partitions: on_disk,
+                            storage,
+                        },
+                    );
+                }
+            }
+        }
+
+        let mut topics = BTreeMap::new();
+        let mut recoveries = Vec::new();
+        for (name, topic) in wanted {
+            let mut slots = Vec::with_capacity(topic.partitions as usize);
+            for number in 0..topic.partitions {
+                let dir = partition_dir(&topics_dir, &name, number);
+                let (partition, report) =
+                    Partition::open(&dir, topic.storage).map_err(|source| {
+                        BrokerError::Partition {
+                            topic: name.clone(),
+                            partition: number,
+                            source,
+                        }
+                    })?;
+                recoveries.push(PartitionRecovery {
+                    topic: name.clone(),
+                    partition: number,
+                    report,
+                });
+                slots.push(Arc::new(PartitionSlot {
+                    topic: name.clone(),
+                    number,
+                    partition: RwLock::new(partition),
+                }));
+            }
+            topics.insert(name, slots);
+        }
+
+        let broker = Broker {
+            topics,
+            offsets: ConsumerOffsets::new(),
+            max_fetch_bytes: config.max_fetch_bytes,
+        };
+        Ok((broker, recoveries))
+    }
+
+    /// Applies one request and returns the response body or an error for the client.
+    // ANCHOR: handle
+    pub async fn handle(&self, request: Request) -> Result<ResponseBody, ErrorResponse> {
+        match request {
+            Request::Produce(request) => self.produce(request).await.map(ResponseBody::Produce),
+            Request::Fetch(request) => self.fetch(request).await.map(ResponseBody::Fetch),
+            Request::Commit(request) => self.commit(request).map(ResponseBody::Commit),
+            Request::Committed(request) => self.committed(request).map(ResponseBody::Committed),
+            Request::Metadata(_) => Ok(ResponseBody::Metadata(self.metadata())),
+        }
+    }
+    // ANCHOR_END: handle
+
+    async fn produce(&self, request: ProduceRequest) -> Result<ProduceResponse, ErrorResponse> {
+        let slot = self.slot(&request.topic, request.partition)?;
+        if request.records.is_empty() {
+            return Err(ErrorResponse::invalid(
+                "`records` is empty; a produce needs at least one record",
+            ));
+        }
+
+        // Decode every record before touching storage, so a bad record rejects the whole batch.
+        let mut records = Vec::with_capacity(request.records.len());
+        for (index, record) in request.records.into_iter().enumerate() {
+            let (key, value) = record.into_bytes().map_err(|error| {
+                ErrorResponse::invalid(format!("record {index}: {}", error.message))
+            })?;
+            records.push((key, value));
+        }
+        let timestamp_ms = now_ms();
+
+        // One append call, so the whole batch shares one sync; the response waits for it.
+        let appended = run_blocking(&slot, move |slot| {
+            let batch: Vec<NewRecord<'_>> = records
+                .iter()
+                .map(|(key, value)| NewRecord {
+                    timestamp_ms,
+                    key: key.as_deref(),
+                    value,
+                })
+                .collect();
+            slot.write().append(&batch)
+        })
+        .await?;
+
+        tracing::debug!(topic = %slot.topic, partition = slot.number, offset = appended.first_offset, count = appended.last_offset - appended.first_offset + 1, "appended");
+        Ok(ProduceResponse {
+            offsets: (appended.first_offset..=appended.last_offset).collect(),
+        })
+    }
+
+    async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, ErrorResponse> {
+        let slot = self.slot(&request.topic, request.partition)?;
+        if let Some(group_id) = &request.group_id {
+            check_group_id(group_id)?;
+        }
+
+        // Start at the given offset, or where the group left off, or at the log start.
+        let start = match (request.offset, &request.group_id) {
+            (Some(offset), _) => offset,
+            (None, Some(group_id)) => {
+                match self
+                    .offsets
+                    .committed(group_id, &request.topic, request.partition)
+                {
+                    Some(offset) => offset,
+                    None => slot.read().log_start_offset(),
+                }
+            }
+            (None, None) => return Err(ErrorResponse::invalid(
+                "fetch needs `offset`, or `group_id` to start from the group's committed offset",
+            )),
+        };
+        let max_bytes = request
+            .max_bytes
+            .unwrap_or(DEFAULT_FETCH_MAX_BYTES)
+            .min(self.max_fetch_bytes);
+
+        let (records, log_end_offset) = run_blocking(&slot, move |slot| {
+            let partition = slot.read();
+            let records = partition.read(start, max_bytes)?;
+            Ok((records, partition.log_end_offset()))
+        })
+        .await?;
+
+        let next_offset = records.last().map_or(start, |record| record.offset + 1);
+        let records = records
+            .iter()
+            .map(|record| {
+                FetchedRecord::new(
+                    record.offset,
+                    record.timestamp_ms,
+                    record.key.as_deref(),
+                    &record.value,
+                )
+            })
+            .collect();
+        Ok(FetchResponse {
+            records,
+            next_offset,
+            log_end_offset,
+        })
+    }
+
+    fn commit(&self, request: CommitRequest) -> Result<CommitResponse, ErrorResponse> {
+        check_group_id(&request.group_id)?;
+        let slot = self.slot(&request.topic, request.partition)?;
+
+        // A commit past the log end would make the group skip records that do not exist yet.
+        let partition = slot.read();
+        let (log_start, log_end) = (partition.log_start_offset(), partition.log_end_offset());
+        if request.offset > log_end {
+            return Err(out_of_range(
+                format!(
+                    "cannot commit offset {} for topic `{}` partition {}: the log end offset is {log_end}; \
+                     commit at most {log_end}, the next offset to be written",
+                    request.offset, request.topic, request.partition
+                ),
+                log_start,
+                log_end,
+            ));
+        }
+        drop(partition);
+
+        self.offsets
+            .commit(
+                &request.group_id,
+                &request.topic,
+                request.partition,
+                request.offset,
+            )
+            .map_err(|error| {
+                ErrorResponse::new(
+                    ErrorCode::StorageError,
+                    format!("cannot store the commit: {error}"),
+                )
+            })?;
+        tracing::debug!(group_id = %request.group_id, topic = %request.topic, partition = request.partition, offset = request.offset, "committed");
+        Ok(CommitResponse {})
+    }
+
+    fn committed(&self, request: CommittedRequest) -> Result<CommittedResponse, ErrorResponse> {
+        check_group_id(&request.group_id)?;
+        self.slot(&request.topic, request.partition)?;
+        let offset = self
+            .offsets
+            .committed(&request.group_id, &request.topic, request.partition);
+        Ok(CommittedResponse { offset })
+    }
+
+    fn metadata(&self) -> MetadataResponse {
+        let topics = self
+            .topics
+            .iter()
+            .map(|(name, slots)| TopicMetadata {
+                name: name.clone(),
+                partitions: slots
+                    .iter()
+                    .map(|slot| {
+                        let partition = slot.read();
+                        PartitionMetadata {
+                            partition: slot.number,
+                            log_start_offset: partition.log_start_offset(),
+                            log_end_offset: partition.log_end_offset(),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        MetadataResponse { topics }
+    }
+
+    /// Returns the consumer offsets store.
+    pub fn offsets(&self) -> &ConsumerOffsets {
+        &self.offsets
+    }
+
+    /// Returns the names of the topics served, sorted.
+    pub fn topic_names(&self) -> Vec<&str> {
+        self.topics.keys().map(String::as_str).collect()
+    }
+
+    /// Finds a partition. Names never become paths here: an unknown or malformed topic name is
+    /// just a missing map key.
+    fn slot(&self, topic: &str, partition: u32) -> Result<Arc<PartitionSlot>, ErrorResponse> {
+        let Some(slots) = self.topics.get(topic) else {
+            let known = self
+                .topics
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(ErrorResponse::new(
+                ErrorCode::UnknownTopic,
+                format!("unknown topic `{topic}`; this broker serves: {known}"),
+            ));
+        };
+        slots.get(partition as usize).cloned().ok_or_else(|| {
+            ErrorResponse::new(
+                ErrorCode::UnknownPartition,
+                format!(
+                    "topic `{topic}` has no partition {partition}; it has partitions 0 to {}",
+                    slots.len() - 1
+                ),
+            )
+        })
+    }
+
+    /// Syncs every partition and marks it cleanly closed. Partitions still shared elsewhere (a
+    /// request that never finished) are skipped, so their next open runs recovery.
+    pub fn close(self) {
+        for slot in self.topics.into_values().flatten() {
+            let (topic, number) = (slot.topic.clone(), slot.number);
+            let Ok(slot) = Arc::try_unwrap(slot) else {
+                tracing::warn!(%topic, partition = number, "partition still in use at shutdown; it will be recovered on the next start");
+                continue;
+            };
+            let partition = slot
+                .partition
+                .into_inner()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Err(error) = partition.close() {
+                tracing::error!(%topic, partition = number, %error, "failed to close partition cleanly; it will be recovered on the next start");
+            }
+        }
+    }
+}
+
+impl PartitionSlot {
+    /// Locks the partition for reading. A panic inside a storage call poisons the lock; the
+    /// partition's state is still consistent (every update happens after its I/O succeeded), so
+    /// the poison is cleared rather than taking the partition down.
+    fn read(&self) -> RwLockReadGuard<'_, Partition> {
+        self.partition
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Partition> {
+        self.partition
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Runs a storage call on the blocking pool and maps its error to a response.
+async fn run_blocking<T, F>(slot: &Arc<PartitionSlot>, call: F) -> Result<T, ErrorResponse>
+where
+    T: Send + 'static,
+    F: FnOnce(&PartitionSlot) -> Result<T, StorageError> + Send + 'static,
+{
+    let owned = Arc::clone(slot);
+    let result = tokio::task::spawn_blocking(move || call(&owned)).await;
+    match result {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(storage_error(slot, error)),
+        Err(join_error) => {
+            tracing::error!(topic = %slot.topic, partition = slot.number, error = %join_error, "storage call panicked");
+            Err(ErrorResponse::new(
+                ErrorCode::StorageError,
+                "internal error in the storage layer; see the broker log",
+            ))
+        }
+    }
+}
+
+/// Maps a storage error to the client's error, logging the ones that are the broker's fault.
+fn storage_error(slot: &PartitionSlot, error: StorageError) -> ErrorResponse {
+    match error {
+        StorageError::OffsetOutOfRange {
+            log_start, log_end, ..
+        } => out_of_range(
+            format!("topic `{}` partition {}: {error}", slot.topic, slot.number),
+            log_start,
+            log_end,
+        ),
+        StorageError::RecordTooLarge { .. } => {
+            ErrorResponse::new(ErrorCode::RecordTooLarge, error.to_string())
+        }
+        StorageError::EmptyBatch => ErrorResponse::invalid(error.to_string()),
+        StorageError::Io { .. }
+        | StorageError::Corrupt { .. }
+        | StorageError::InvalidConfig { .. } => {
+            tracing::error!(topic = %slot.topic, partition = slot.number, %error, "storage error");
+            ErrorResponse::new(ErrorCode::StorageError, error.to_string())
+        }
+    }
+}
+
+fn out_of_range(message: String, log_start: u64, log_end: u64) -> ErrorResponse {
+    ErrorResponse {
+        code: ErrorCode::OffsetOutOfRange,
+        message,
+        log_start_offset: Some(log_start),
+        log_end_offset: Some(log_end),
+    }
+}
+
+fn check_group_id(group_id: &str) -> Result<(), ErrorResponse> {
+    if group_id.is_empty() || group_id.len() > MAX_GROUP_ID_LEN {
+        return Err(ErrorResponse::invalid(format!(
+            "invalid group_id `{group_id}`: it must be 1 to {MAX_GROUP_ID_LEN} bytes long"
+        )));
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    since_epoch.as_millis() as i64
+}
+
+/// Returns the directory of partition `number` of `topic`.
+pub fn partition_dir(topics_dir: &Path, topic: &str, number: u32) -> PathBuf {
+    topics_dir.join(topic).join(format!("partition-{number}"))
+}
+
+/// Lists the topics under `topics_dir` with their partition counts (highest `partition-<n>` + 1).
+fn topics_on_disk(topics_dir: &Path) -> Result<Vec<(String, u32)>, BrokerError> {
+    let listing_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BrokerError::DataDir { path, source }
+    };
+    let mut topics = Vec::new();
+    for entry in std::fs::read_dir(topics_dir).map_err(listing_error(topics_dir))? {
+        let entry = entry.map_err(listing_error(topics_dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if validate_topic_name(&name).is_err() || !entry.path().is_dir() {
+            tracing::warn!(dir = %topics_dir.display(), entry = %name, "ignoring entry that is not a topic directory");
+            continue;
+        }
+
+        let mut count = 0;
+        for partition in std::fs::read_dir(entry.path()).map_err(listing_error(&entry.path()))? {
+            let partition = partition.map_err(listing_error(&entry.path()))?;
+            let file_name = partition.file_name();
+            let number = file_name
+                .to_str()
+                .and_then(|name| name.strip_prefix("partition-"))
+                .and_then(|n| n.parse::<u32>().ok());
+            match number {
+                Some(number) => count = count.max(number + 1),
+                None => {
+                    tracing::warn!(topic = %name, entry = ?file_name, "ignoring entry that is not a partition directory")
+                }
+            }
+        }
+        if count > 0 {
+            topics.push((name, count));
+        }
+    }
+    Ok(topics)
+}

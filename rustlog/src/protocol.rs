@@ -1,0 +1,568 @@
+//! The wire protocol: newline-delimited JSON over TCP.
+//!
+//! A client sends one JSON object per line and the broker sends one JSON object per line back, in
+//! the same order. Each request names an operation in `op` and may carry an `id` (any JSON value)
+//! that the response echoes. A response has `"ok": true` and the operation's fields, or
+//! `"ok": false` and an `error` with a stable `code` and a `message` for humans.
+//!
+//! ANCHOR: protocol_summary
+//! | `op`        | request fields                                                     | response fields                                   |
+//! |-------------|--------------------------------------------------------------------|---------------------------------------------------|
+//! | `produce`   | `topic`, `partition`, `records`: `[{key?, value}]`                 | `offsets`: one per record                         |
+//! | `fetch`     | `topic`, `partition`, `offset`?, `max_bytes`?, `group_id`?         | `records`, `next_offset`, `log_end_offset`        |
+//! | `commit`    | `group_id`, `topic`, `partition`, `offset`                         | nothing beyond `ok`                               |
+//! | `committed` | `group_id`, `topic`, `partition`                                   | `offset` (null when the group has not committed)  |
+//! | `metadata`  | none                                                               | `topics`: names, partitions, start and end offsets|
+//! ANCHOR_END: protocol_summary
+//!
+//! Keys and values are bytes. A UTF-8 key or value travels as a JSON string in `key` / `value`;
+//! any other bytes travel base64-encoded (standard alphabet, with padding) in `key_b64` /
+//! `value_b64`. The broker stores the bytes, so both forms round-trip exactly, and a fetch picks
+//! the string form whenever the stored bytes are valid UTF-8.
+//!
+//! This module only describes the messages: it knows nothing of storage or sockets.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The operation names, in the order the protocol summary lists them.
+pub const OPERATIONS: [&str; 5] = ["produce", "fetch", "commit", "committed", "metadata"];
+
+/// A request, after parsing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Append records to a partition.
+    Produce(ProduceRequest),
+    /// Read records from a partition.
+    Fetch(FetchRequest),
+    /// Store a consumer group's position in a partition.
+    Commit(CommitRequest),
+    /// Read a consumer group's stored position.
+    Committed(CommittedRequest),
+    /// List topics, partitions and their offsets.
+    Metadata(MetadataRequest),
+}
+
+/// `produce`: append `records` to one partition, in order, as one batch with one sync.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProduceRequest {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number, from 0.
+    pub partition: u32,
+    /// The records, at least one.
+    pub records: Vec<ProduceRecord>,
+}
+
+/// One record of a produce request: an optional key and a value, each as a string or base64.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProduceRecord {
+    /// The key as a UTF-8 string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The key as base64-encoded bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_b64: Option<String>,
+    /// The value as a UTF-8 string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The value as base64-encoded bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_b64: Option<String>,
+}
+
+/// `fetch`: read whole records from `offset` (or from the group's committed offset).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchRequest {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: u32,
+    /// First offset to read. Without it, `group_id` must be set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// Upper bound on the record bytes returned; at least one record is returned regardless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    /// Consumer group whose committed offset is the start when `offset` is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+}
+
+/// `commit`: store `offset` as the next offset `group_id` will read from the partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitRequest {
+    /// Consumer group.
+    pub group_id: String,
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: u32,
+    /// The next offset the group will read, as in Kafka: one past the last record processed.
+    pub offset: u64,
+}
+
+/// `committed`: read the offset `group_id` last committed for the partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommittedRequest {
+    /// Consumer group.
+    pub group_id: String,
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: u32,
+}
+
+/// `metadata`: takes no fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataRequest {}
+
+/// The offsets a produce assigned, one per record, in request order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProduceResponse {
+    /// Offset of each record.
+    pub offsets: Vec<u64>,
+}
+
+/// The records a fetch read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchResponse {
+    /// Whole records, in offset order.
+    pub records: Vec<FetchedRecord>,
+    /// The offset to fetch next: one past the last record returned, or the request's offset.
+    pub next_offset: u64,
+    /// The partition's log end offset when the fetch ran.
+    pub log_end_offset: u64,
+}
+
+/// A record in a fetch response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchedRecord {
+    /// The record's offset.
+    pub offset: u64,
+    /// When the broker stored it, in milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// The key, when it is valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The key as base64, when it is not valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_b64: Option<String>,
+    /// The value, when it is valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The value as base64, when it is not valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_b64: Option<String>,
+}
+
+/// A successful commit carries no fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CommitResponse {}
+
+/// A group's committed offset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedResponse {
+    /// The committed offset, or `None` when the group has not committed for this partition.
+    pub offset: Option<u64>,
+}
+
+/// Every topic the broker serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataResponse {
+    /// Topics sorted by name.
+    pub topics: Vec<TopicMetadata>,
+}
+
+/// One topic in a metadata response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicMetadata {
+    /// Topic name.
+    pub name: String,
+    /// Its partitions, by number.
+    pub partitions: Vec<PartitionMetadata>,
+}
+
+/// One partition in a metadata response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionMetadata {
+    /// Partition number.
+    pub partition: u32,
+    /// First offset stored.
+    pub log_start_offset: u64,
+    /// Offset the next record will get.
+    pub log_end_offset: u64,
+}
+
+/// The body of a successful response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ResponseBody {
+    /// Answer to `produce`.
+    Produce(ProduceResponse),
+    /// Answer to `fetch`.
+    Fetch(FetchResponse),
+    /// Answer to `commit`.
+    Commit(CommitResponse),
+    /// Answer to `committed`.
+    Committed(CommittedResponse),
+    /// Answer to `metadata`.
+    Metadata(MetadataResponse),
+}
+
+/// The stable error codes. Clients match on these; messages may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The topic does not exist on this broker.
+    UnknownTopic,
+    /// The topic exists but has no partition with that number.
+    UnknownPartition,
+    /// The offset is outside the partition's stored range; the error carries the range.
+    OffsetOutOfRange,
+    /// The request is not valid JSON, or not a valid request.
+    InvalidRequest,
+    /// A record is larger than the partition's maximum record size.
+    RecordTooLarge,
+    /// The request line is longer than the broker's maximum request size.
+    RequestTooLarge,
+    /// The broker already serves its maximum number of connections.
+    TooManyConnections,
+    /// The broker failed to read or write its files.
+    StorageError,
+}
+
+impl ErrorCode {
+    /// Returns the code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::UnknownTopic => "unknown_topic",
+            ErrorCode::UnknownPartition => "unknown_partition",
+            ErrorCode::OffsetOutOfRange => "offset_out_of_range",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::RecordTooLarge => "record_too_large",
+            ErrorCode::RequestTooLarge => "request_too_large",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::StorageError => "storage_error",
+        }
+    }
+}
+
+/// The `error` object of a failed response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// What went wrong, naming the value and the fix.
+    pub message: String,
+    /// For `offset_out_of_range`: the first valid offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_start_offset: Option<u64>,
+    /// For `offset_out_of_range`: the log end offset (valid for a read that returns nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_end_offset: Option<u64>,
+}
+
+impl ErrorResponse {
+    /// Creates an error with no offset range.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ErrorResponse {
+        ErrorResponse {
+            code,
+            message: message.into(),
+            log_start_offset: None,
+            log_end_offset: None,
+        }
+    }
+
+    /// Creates an `invalid_request` error.
+    pub fn invalid(message: impl Into<String>) -> ErrorResponse {
+        ErrorResponse::new(ErrorCode::InvalidRequest, message)
+    }
+}
+
+impl fmt::Display for ErrorResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for ErrorResponse {}
+
+/// A response: the echoed request id and either a body or an error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// The request's `id`, if it had one.
+    pub id: Option<Value>,
+    /// What happened.
+    pub result: Result<ResponseBody, ErrorResponse>,
+}
+
+impl Response {
+    /// Encodes the response as one JSON line, newline included.
+    pub fn to_line(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Line<'a, T: Serialize> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            id: Option<&'a Value>,
+            ok: bool,
+            #[serde(flatten)]
+            body: T,
+        }
+        #[derive(Serialize)]
+        struct ErrorField<'a> {
+            error: &'a ErrorResponse,
+        }
+
+        let id = self.id.as_ref();
+        let mut line = match &self.result {
+            Ok(body) => serde_json::to_vec(&Line { id, ok: true, body }),
+            Err(error) => serde_json::to_vec(&Line {
+                id,
+                ok: false,
+                body: ErrorField { error },
+            }),
+        }
+        .expect("response types always serialize");
+        line.push(b'\n');
+        line
+    }
+}
+
+impl Request {
+    /// Returns the operation name.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Request::Produce(_) => "produce",
+            Request::Fetch(_) => "fetch",
+            Request::Commit(_) => "commit",
+            Request::Committed(_) => "committed",
+            Request::Metadata(_) => "metadata",
+        }
+    }
+
+    /// Encodes the request as one JSON line with `op` and, when given, `id`; newline included.
+    pub fn to_line(&self, id: Option<u64>) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Line<'a, T: Serialize> {
+            op: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            id: Option<u64>,
+            #[serde(flatten)]
+            body: &'a T,
+        }
+
+        let op = self.op();
+        let mut line = match self {
+            Request::Produce(body) => serde_json::to_vec(&Line { op, id, body }),
+            Request::Fetch(body) => serde_json::to_vec(&Line { op, id, body }),
+            Request::Commit(body) => serde_json::to_vec(&Line { op, id, body }),
+            Request::Committed(body) => serde_json::to_vec(&Line { op, id, body }),
+            Request::Metadata(body) => serde_json::to_vec(&Line { op, id, body }),
+        }
+        .expect("request types always serialize");
+        line.push(b'\n');
+        line
+    }
+}
+
+/// Parses one request line (without its newline).
+///
+/// Returns the request's `id` even when the rest is invalid, so the error response can echo it.
+// ANCHOR: parse_request
+pub fn parse_request(line: &[u8]) -> (Option<Value>, Result<Request, ErrorResponse>) {
+    let mut object = match serde_json::from_slice::<Value>(line) {
+        Ok(Value::Object(object)) => object,
+        Ok(other) => {
+            let message = format!("a request must be a JSON object, got {}", json_kind(&other));
+            return (None, Err(ErrorResponse::invalid(message)));
+        }
+        Err(error) => {
+            let message = format!("invalid JSON ({error}); send one JSON object per line");
+            return (None, Err(ErrorResponse::invalid(message)));
+        }
+    };
+
+    let id = object.remove("id");
+    let op = match object.remove("op") {
+        Some(Value::String(op)) => op,
+        Some(other) => {
+            let message = format!("`op` must be a string, got {}", json_kind(&other));
+            return (id, Err(ErrorResponse::invalid(message)));
+        }
+        None => {
+            let message = format!(
+                "missing field `op`; expected one of: {}",
+                OPERATIONS.join(", ")
+            );
+            return (id, Err(ErrorResponse::invalid(message)));
+        }
+    };
+
+    let request = match op.as_str() {
+        "produce" => fields(&op, object).map(Request::Produce),
+        "fetch" => fields(&op, object).map(Request::Fetch),
+        "commit" => fields(&op, object).map(Request::Commit),
+        "committed" => fields(&op, object).map(Request::Committed),
+        "metadata" => fields(&op, object).map(Request::Metadata),
+        unknown => Err(ErrorResponse::invalid(format!(
+            "unknown op `{unknown}`; expected one of: {}",
+            OPERATIONS.join(", ")
+        ))),
+    };
+    (id, request)
+}
+// ANCHOR_END: parse_request
+
+/// Deserializes the remaining fields of an `op` into its request type.
+fn fields<T: serde::de::DeserializeOwned>(
+    op: &str,
+    object: Map<String, Value>,
+) -> Result<T, ErrorResponse> {
+    serde_json::from_value(Value::Object(object))
+        .map_err(|error| ErrorResponse::invalid(format!("invalid {op} request: {error}")))
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl ProduceRecord {
+    /// Creates a record from bytes, choosing the string form for valid UTF-8 and base64 otherwise.
+    pub fn from_bytes(key: Option<&[u8]>, value: &[u8]) -> ProduceRecord {
+        let (key, key_b64) = split_bytes(key);
+        let (value, value_b64) = split_bytes(Some(value));
+        ProduceRecord {
+            key,
+            key_b64,
+            value,
+            value_b64,
+        }
+    }
+
+    /// Splits the record into owned key and value bytes, without copying the string forms.
+    ///
+    /// # Errors
+    ///
+    /// The same as [`ProduceRecord::value_bytes`] and [`ProduceRecord::key_bytes`].
+    pub fn into_bytes(self) -> Result<(Option<Vec<u8>>, Vec<u8>), ErrorResponse> {
+        let key = self.key_bytes()?.map(Cow::into_owned);
+        let value = match (self.value, self.value_b64) {
+            (Some(value), None) => value.into_bytes(),
+            (value, value_b64) => {
+                let record = ProduceRecord {
+                    value,
+                    value_b64,
+                    ..ProduceRecord::default()
+                };
+                record.value_bytes()?.into_owned()
+            }
+        };
+        Ok((key, value))
+    }
+
+    /// Returns the key bytes, decoding base64 when the key came in `key_b64`.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_request` when both forms are set or the base64 does not decode.
+    pub fn key_bytes(&self) -> Result<Option<Cow<'_, [u8]>>, ErrorResponse> {
+        join_bytes("key", self.key.as_deref(), self.key_b64.as_deref())
+    }
+
+    /// Returns the value bytes, decoding base64 when the value came in `value_b64`.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_request` when neither or both forms are set, or the base64 does not decode.
+    pub fn value_bytes(&self) -> Result<Cow<'_, [u8]>, ErrorResponse> {
+        join_bytes("value", self.value.as_deref(), self.value_b64.as_deref())?.ok_or_else(|| {
+            ErrorResponse::invalid(
+                "a record needs `value` (a UTF-8 string) or `value_b64` (base64 bytes)",
+            )
+        })
+    }
+}
+
+impl FetchedRecord {
+    /// Creates a fetched record, choosing the string form for valid UTF-8 and base64 otherwise.
+    pub fn new(offset: u64, timestamp_ms: i64, key: Option<&[u8]>, value: &[u8]) -> FetchedRecord {
+        let (key, key_b64) = split_bytes(key);
+        let (value, value_b64) = split_bytes(Some(value));
+        FetchedRecord {
+            offset,
+            timestamp_ms,
+            key,
+            key_b64,
+            value,
+            value_b64,
+        }
+    }
+
+    /// Returns the key bytes.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_request` when the response carries invalid base64 or both forms.
+    pub fn key_bytes(&self) -> Result<Option<Cow<'_, [u8]>>, ErrorResponse> {
+        join_bytes("key", self.key.as_deref(), self.key_b64.as_deref())
+    }
+
+    /// Returns the value bytes (empty when the response carries neither form).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_request` when the response carries invalid base64 or both forms.
+    pub fn value_bytes(&self) -> Result<Cow<'_, [u8]>, ErrorResponse> {
+        Ok(
+            join_bytes("value", self.value.as_deref(), self.value_b64.as_deref())?
+                .unwrap_or_default(),
+        )
+    }
+}
+
+/// Splits bytes into the string form (valid UTF-8) or the base64 form (anything else).
+fn split_bytes(bytes: Option<&[u8]>) -> (Option<String>, Option<String>) {
+    match bytes.map(std::str::from_utf8) {
+        None => (None, None),
+        Some(Ok(text)) => (Some(text.to_owned()), None),
+        Some(Err(_)) => (None, Some(BASE64.encode(bytes.expect("checked above")))),
+    }
+}
+
+/// Joins the string and base64 forms of a field back into bytes.
+fn join_bytes<'a>(
+    field: &str,
+    text: Option<&'a str>,
+    base64: Option<&str>,
+) -> Result<Option<Cow<'a, [u8]>>, ErrorResponse> {
+    match (text, base64) {
+        (None, None) => Ok(None),
+        (Some(text), None) => Ok(Some(Cow::Borrowed(text.as_bytes()))),
+        (None, Some(encoded)) => BASE64.decode(encoded).map(|bytes| Some(Cow::Owned(bytes))).map_err(|error| {
+            ErrorResponse::invalid(format!(
+                "`{field}_b64` is not valid base64 ({error}); use the standard alphabet with padding"
+            ))
+        }),
+        (Some(_), Some(_)) => Err(ErrorResponse::invalid(format!(
+            "a record has both `{field}` and `{field}_b64`; send one of them"
+        ))),
+    }
+}

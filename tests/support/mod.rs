@@ -1,0 +1,141 @@
+//! Helpers shared by the end-to-end tests: start the real `rustlog` binary on 127.0.0.1 with an
+//! ephemeral port and a temp data directory, and stop it with a signal.
+
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Path of the broker binary that Cargo built for this test run.
+pub const RUSTLOG: &str = env!("CARGO_BIN_EXE_rustlog");
+
+/// A running broker process.
+pub struct BrokerProcess {
+    child: Option<Child>,
+    /// `host:port` the broker listens on.
+    pub addr: String,
+    /// The broker's data directory.
+    pub data_dir: PathBuf,
+    /// File receiving the broker's stderr (its logs).
+    pub log_path: PathBuf,
+}
+
+impl BrokerProcess {
+    /// Starts `rustlog serve --data-dir DATA_DIR --addr 127.0.0.1:0 EXTRA...` and waits for it to
+    /// print the address it bound.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> BrokerProcess {
+        let log_path = data_dir.with_extension(format!("{}.log", unique_suffix()));
+        let log = File::create(&log_path).expect("create broker log file");
+        let mut child = Command::new(RUSTLOG)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn rustlog serve");
+
+        // The first stdout line is `listening on ADDR`; read it on a thread so a hung broker
+        // fails the test after a timeout instead of blocking it forever.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let line = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_default();
+        let Some(addr) = line.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!("broker did not start; stdout: {line:?}; log:\n{log}");
+        };
+
+        BrokerProcess {
+            addr: addr.to_owned(),
+            child: Some(child),
+            data_dir: data_dir.to_path_buf(),
+            log_path,
+        }
+    }
+
+    /// Kills the broker with SIGKILL, as a crash would, and waits for it to exit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("send SIGKILL");
+            child.wait().expect("wait for the killed broker");
+        }
+    }
+
+    /// Sends SIGTERM and waits (at most 60 s) for the broker to exit; returns its status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("broker is running");
+        signal(&child, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("poll broker") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("broker did not exit within 60 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Returns the broker's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Sends a signal by name (`TERM`, `INT`) to a child process with the `kill` command.
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
+}
+
+fn unique_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos()
+}
+
+/// Runs `rustlog ARGS` with `stdin` (a file, or nothing), returning stdout; panics on failure.
+pub fn run_cli(args: &[&str], stdin: Option<File>) -> Vec<u8> {
+    let output = Command::new(RUSTLOG)
+        .args(args)
+        .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run rustlog");
+    assert!(
+        output.status.success(),
+        "rustlog {args:?} failed with {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
