@@ -17,11 +17,11 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::{validate_topic_name, BrokerConfig, TopicConfig};
-use crate::offsets::ConsumerOffsets;
+use crate::offsets::{ConsumerOffsets, OffsetsError, OffsetsRecovery};
 use crate::protocol::{
     CommitRequest, CommitResponse, CommittedRequest, CommittedResponse, ErrorCode, ErrorResponse,
-    FetchRequest, FetchResponse, FetchedRecord, MetadataResponse, PartitionMetadata,
-    ProduceRequest, ProduceResponse, Request, ResponseBody, TopicMetadata,
+    FetchRequest, FetchResponse, FetchedRecord, GroupOffset, MetadataResponse, OffsetsResponse,
+    PartitionMetadata, ProduceRequest, ProduceResponse, Request, ResponseBody, TopicMetadata,
 };
 use crate::storage::{NewRecord, Partition, PartitionConfig, RecoveryReport, StorageError};
 
@@ -58,6 +58,9 @@ pub enum BrokerError {
         /// The topic's directory.
         dir: PathBuf,
     },
+    /// The consumer offsets could not be loaded.
+    #[error("cannot load consumer offsets: {0}")]
+    Offsets(#[from] OffsetsError),
     /// A partition could not be opened or recovered.
     #[error("cannot open topic `{topic}` partition {partition}: {source}")]
     Partition {
@@ -83,8 +86,17 @@ struct PartitionSlot {
 #[derive(Debug)]
 pub struct Broker {
     topics: BTreeMap<String, Vec<Arc<PartitionSlot>>>,
-    offsets: ConsumerOffsets,
+    offsets: Arc<ConsumerOffsets>,
     max_fetch_bytes: u64,
+}
+
+/// What opening the broker found, for the startup log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// One report per partition.
+    pub partitions: Vec<PartitionRecovery>,
+    /// What loading the consumer offsets found.
+    pub offsets: OffsetsRecovery,
 }
 
 /// What opening one partition found, for the startup log.
@@ -106,7 +118,7 @@ impl Broker {
     ///
     /// [`BrokerError`] when the data directory is unusable, a partition count would shrink, or a
     /// partition cannot be recovered.
-    pub fn open(config: &BrokerConfig) -> Result<(Broker, Vec<PartitionRecovery>), BrokerError> {
+    pub fn open(config: &BrokerConfig) -> Result<(Broker, Recovery), BrokerError> {
         let topics_dir = config.data_dir.join("topics");
         std::fs::create_dir_all(&topics_dir).map_err(|source| BrokerError::DataDir {
             path: topics_dir.clone(),
@@ -169,12 +181,17 @@ impl Broker {
             topics.insert(name, slots);
         }
 
+        let (offsets, offsets_recovery) = ConsumerOffsets::open(&config.data_dir.join("offsets"))?;
         let broker = Broker {
             topics,
-            offsets: ConsumerOffsets::new(),
+            offsets: Arc::new(offsets),
             max_fetch_bytes: config.max_fetch_bytes,
         };
-        Ok((broker, recoveries))
+        let recovery = Recovery {
+            partitions: recoveries,
+            offsets: offsets_recovery,
+        };
+        Ok((broker, recovery))
     }
 
     /// Applies one request and returns the response body or an error for the client.
@@ -183,9 +200,10 @@ impl Broker {
         match request {
             Request::Produce(request) => self.produce(request).await.map(ResponseBody::Produce),
             Request::Fetch(request) => self.fetch(request).await.map(ResponseBody::Fetch),
-            Request::Commit(request) => self.commit(request).map(ResponseBody::Commit),
+            Request::Commit(request) => self.commit(request).await.map(ResponseBody::Commit),
             Request::Committed(request) => self.committed(request).map(ResponseBody::Committed),
             Request::Metadata(_) => Ok(ResponseBody::Metadata(self.metadata())),
+            Request::Offsets(_) => Ok(ResponseBody::Offsets(self.group_offsets())),
         }
     }
     // ANCHOR_END: handle
@@ -281,13 +299,15 @@ impl Broker {
         })
     }
 
-    fn commit(&self, request: CommitRequest) -> Result<CommitResponse, ErrorResponse> {
+    async fn commit(&self, request: CommitRequest) -> Result<CommitResponse, ErrorResponse> {
         check_group_id(&request.group_id)?;
         let slot = self.slot(&request.topic, request.partition)?;
 
         // A commit past the log end would make the group skip records that do not exist yet.
-        let partition = slot.read();
-        let (log_start, log_end) = (partition.log_start_offset(), partition.log_end_offset());
+        let (log_start, log_end) = {
+            let partition = slot.read();
+            (partition.log_start_offset(), partition.log_end_offset())
+        };
         if request.offset > log_end {
             return Err(out_of_range(
                 format!(
@@ -299,21 +319,32 @@ impl Broker {
                 log_end,
             ));
         }
-        drop(partition);
 
-        self.offsets
-            .commit(
-                &request.group_id,
-                &request.topic,
-                request.partition,
-                request.offset,
+        // The commit is synced to disk before it is acknowledged, so it runs off the async threads.
+        let offsets = Arc::clone(&self.offsets);
+        let commit = request.clone();
+        let stored = tokio::task::spawn_blocking(move || {
+            offsets.commit(
+                &commit.group_id,
+                &commit.topic,
+                commit.partition,
+                commit.offset,
             )
-            .map_err(|error| {
-                ErrorResponse::new(
-                    ErrorCode::StorageError,
-                    format!("cannot store the commit: {error}"),
-                )
-            })?;
+        })
+        .await;
+        let failure = match stored {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(join_error) => Some(format!("the commit task failed: {join_error}")),
+        };
+        if let Some(failure) = failure {
+            tracing::error!(group_id = %request.group_id, topic = %request.topic, partition = request.partition, offset = request.offset, error = %failure, "commit failed");
+            return Err(ErrorResponse::new(
+                ErrorCode::StorageError,
+                format!("cannot store the commit: {failure}"),
+            ));
+        }
+
         tracing::debug!(group_id = %request.group_id, topic = %request.topic, partition = request.partition, offset = request.offset, "committed");
         Ok(CommitResponse {})
     }
@@ -347,6 +378,31 @@ impl Broker {
             })
             .collect();
         MetadataResponse { topics }
+    }
+
+    /// Lists every committed offset with the partition's log end offset and the group's lag.
+    fn group_offsets(&self) -> OffsetsResponse {
+        let offsets = self
+            .offsets
+            .list()
+            .into_iter()
+            .map(|committed| {
+                // A commit names a partition that existed when it was made; topics never shrink.
+                let log_end_offset = self
+                    .slot(&committed.topic, committed.partition)
+                    .map(|slot| slot.read().log_end_offset())
+                    .unwrap_or(committed.offset);
+                GroupOffset {
+                    lag: log_end_offset.saturating_sub(committed.offset),
+                    group_id: committed.group_id,
+                    topic: committed.topic,
+                    partition: committed.partition,
+                    offset: committed.offset,
+                    log_end_offset,
+                }
+            })
+            .collect();
+        OffsetsResponse { offsets }
     }
 
     /// Returns the consumer offsets store.

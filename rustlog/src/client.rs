@@ -13,8 +13,8 @@ use tokio::net::{TcpStream, ToSocketAddrs};
 
 use crate::protocol::{
     CommitRequest, CommitResponse, CommittedRequest, CommittedResponse, ErrorResponse,
-    FetchRequest, FetchResponse, MetadataRequest, MetadataResponse, ProduceRecord, ProduceRequest,
-    ProduceResponse, Request,
+    FetchRequest, FetchResponse, MetadataRequest, MetadataResponse, OffsetsRequest,
+    OffsetsResponse, ProduceRecord, ProduceRequest, ProduceResponse, Request,
 };
 
 /// A failed client call.
@@ -167,6 +167,15 @@ impl Client {
     /// [`ClientError`].
     pub async fn metadata(&mut self) -> Result<MetadataResponse, ClientError> {
         self.call(Request::Metadata(MetadataRequest {})).await
+    }
+
+    /// Lists every consumer group's committed offsets and lag.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`].
+    pub async fn offsets(&mut self) -> Result<OffsetsResponse, ClientError> {
+        self.call(Request::Offsets(OffsetsRequest {})).await
     }
 
     /// Sends one request and reads its response.

@@ -13,6 +13,7 @@
 //! | `commit`    | `group_id`, `topic`, `partition`, `offset`                         | nothing beyond `ok`                               |
 //! | `committed` | `group_id`, `topic`, `partition`                                   | `offset` (null when the group has not committed)  |
 //! | `metadata`  | none                                                               | `topics`: names, partitions, start and end offsets|
+//! | `offsets`   | none                                                               | `offsets`: every group's commits, with lag        |
 //! ANCHOR_END: protocol_summary
 //!
 //! Keys and values are bytes. A UTF-8 key or value travels as a JSON string in `key` / `value`;
@@ -31,7 +32,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The operation names, in the order the protocol summary lists them.
-pub const OPERATIONS: [&str; 5] = ["produce", "fetch", "commit", "committed", "metadata"];
+pub const OPERATIONS: [&str; 6] = [
+    "produce",
+    "fetch",
+    "commit",
+    "committed",
+    "metadata",
+    "offsets",
+];
 
 /// A request, after parsing.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +54,8 @@ pub enum Request {
     Committed(CommittedRequest),
     /// List topics, partitions and their offsets.
     Metadata(MetadataRequest),
+    /// List every consumer group's committed offsets and lag.
+    Offsets(OffsetsRequest),
 }
 
 /// `produce`: append `records` to one partition, in order, as one batch with one sync.
@@ -128,6 +138,11 @@ pub struct CommittedRequest {
 #[serde(deny_unknown_fields)]
 pub struct MetadataRequest {}
 
+/// `offsets`: takes no fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffsetsRequest {}
+
 /// The offsets a produce assigned, one per record, in request order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProduceResponse {
@@ -205,6 +220,30 @@ pub struct PartitionMetadata {
     pub log_end_offset: u64,
 }
 
+/// Every committed offset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetsResponse {
+    /// Sorted by group, topic and partition.
+    pub offsets: Vec<GroupOffset>,
+}
+
+/// One group's committed offset in one partition, and how far behind the log end it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupOffset {
+    /// Consumer group.
+    pub group_id: String,
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: u32,
+    /// The committed offset: the next offset the group will read.
+    pub offset: u64,
+    /// The partition's log end offset.
+    pub log_end_offset: u64,
+    /// Records the group has not read yet: `log_end_offset - offset`.
+    pub lag: u64,
+}
+
 /// The body of a successful response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
@@ -219,6 +258,8 @@ pub enum ResponseBody {
     Committed(CommittedResponse),
     /// Answer to `metadata`.
     Metadata(MetadataResponse),
+    /// Answer to `offsets`.
+    Offsets(OffsetsResponse),
 }
 
 /// The stable error codes. Clients match on these; messages may change.
@@ -348,6 +389,7 @@ impl Request {
             Request::Commit(_) => "commit",
             Request::Committed(_) => "committed",
             Request::Metadata(_) => "metadata",
+            Request::Offsets(_) => "offsets",
         }
     }
 
@@ -369,6 +411,7 @@ impl Request {
             Request::Commit(body) => serde_json::to_vec(&Line { op, id, body }),
             Request::Committed(body) => serde_json::to_vec(&Line { op, id, body }),
             Request::Metadata(body) => serde_json::to_vec(&Line { op, id, body }),
+            Request::Offsets(body) => serde_json::to_vec(&Line { op, id, body }),
         }
         .expect("request types always serialize");
         line.push(b'\n');
@@ -415,6 +458,7 @@ pub fn parse_request(line: &[u8]) -> (Option<Value>, Result<Request, ErrorRespon
         "commit" => fields(&op, object).map(Request::Commit),
         "committed" => fields(&op, object).map(Request::Committed),
         "metadata" => fields(&op, object).map(Request::Metadata),
+        "offsets" => fields(&op, object).map(Request::Offsets),
         unknown => Err(ErrorResponse::invalid(format!(
             "unknown op `{unknown}`; expected one of: {}",
             OPERATIONS.join(", ")

@@ -1,7 +1,8 @@
-//! Command-line interface: `serve` runs the broker; `produce`, `consume` and `topics` talk to a
-//! running broker through [`rustlog::client`].
+//! Command-line interface: `serve` runs the broker; `produce`, `consume`, `topics` and `offsets`
+//! talk to a running broker through [`rustlog::client`].
 
 mod consume;
+mod offsets;
 mod produce;
 mod serve;
 mod topics;
@@ -32,6 +33,8 @@ enum Command {
     Consume(ConsumeArgs),
     /// List topics, partitions and their offsets.
     Topics(AddrArgs),
+    /// List consumer groups, their committed offsets and their lag.
+    Offsets(AddrArgs),
 }
 
 /// Options of `rustlog serve`.
@@ -136,6 +139,7 @@ pub fn main() -> ExitCode {
             Command::Produce(args) => produce::run(args).await,
             Command::Consume(args) => consume::run(args).await,
             Command::Topics(args) => topics::run(args).await,
+            Command::Offsets(args) => offsets::run(args).await,
         }
     });
 

@@ -18,14 +18,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     // Recovery reads files, so it runs on the blocking pool.
     let opening = config.clone();
-    let (broker, recoveries) = tokio::task::spawn_blocking(move || Broker::open(&opening))
+    let (broker, recovery) = tokio::task::spawn_blocking(move || Broker::open(&opening))
         .await
         .context("broker startup panicked")??;
-    for recovery in &recoveries {
-        let report = &recovery.report;
+    for partition in &recovery.partitions {
+        let report = &partition.report;
         tracing::info!(
-            topic = %recovery.topic,
-            partition = recovery.partition,
+            topic = %partition.topic,
+            partition = partition.partition,
             clean_shutdown = report.clean_shutdown,
             segments = report.segments,
             scanned_bytes = report.scanned_bytes,
@@ -36,6 +36,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "recovered partition"
         );
     }
+    tracing::info!(
+        keys = recovery.offsets.keys,
+        entries = recovery.offsets.entries,
+        truncated_bytes = recovery.offsets.truncated_bytes,
+        "loaded consumer offsets"
+    );
 
     let listener = TcpListener::bind(config.addr).await.with_context(|| {
         format!(

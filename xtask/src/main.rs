@@ -1,0 +1,72 @@
+//! Project automation, run as `cargo xtask <command>`.
+//!
+//! - `exercises [--step NN] --out DIR`: write a learner workspace in which the marked solution
+//!   regions of each step crate are replaced by `todo!()`.
+//! - `solve DIR`: put the reference solutions back into such a workspace.
+//! - `check-exercises [--step NN]`: prove, for each step, that its exercise compiles, fails its
+//!   tests as shipped, and passes them once solved. CI runs this.
+
+mod check;
+mod exercises;
+mod regions;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "RustLog project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a learner workspace with the solution regions replaced by todo!().
+    Exercises {
+        /// Only this step, by number (for example 3 or 03); every step when omitted.
+        #[arg(long)]
+        step: Option<u32>,
+        /// Directory to write the workspace into; it must not exist yet, or be empty.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Fill the solution regions of a generated workspace back in from the reference steps.
+    Solve {
+        /// A workspace written by `cargo xtask exercises`.
+        dir: PathBuf,
+    },
+    /// Check that each exercise compiles, fails as shipped, and passes once solved.
+    CheckExercises {
+        /// Only this step, by number; every step when omitted.
+        #[arg(long)]
+        step: Option<u32>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let root = exercises::workspace_root();
+    let result = match cli.command {
+        Command::Exercises { step, out } => {
+            exercises::write_workspace(&root, step, &out).map(|steps| {
+                println!("wrote {} exercise(s) to {}", steps.len(), out.display());
+                for step in steps {
+                    println!("  {}", step.dir_name);
+                }
+            })
+        }
+        Command::Solve { dir } => exercises::solve_workspace(&root, &dir).map(|filled| {
+            println!("filled {filled} solution region(s) in {}", dir.display());
+        }),
+        Command::CheckExercises { step } => check::check_exercises(&root, step),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
