@@ -5,8 +5,11 @@
 //! - `solve DIR`: put the reference solutions back into such a workspace.
 //! - `check-exercises [--step NN]`: prove, for each step, that its exercise compiles, fails its
 //!   tests as shipped, and passes them once solved. CI runs this.
+//! - `crash-test --cycles N --seed S`: SIGKILL the broker under load N times and check that every
+//!   acknowledged record survives. CI runs a short version.
 
 mod check;
+mod crash;
 mod exercises;
 mod regions;
 
@@ -37,6 +40,18 @@ enum Command {
         /// A workspace written by `cargo xtask exercises`.
         dir: PathBuf,
     },
+    /// Kill the broker under load again and again; check every acknowledged record survives.
+    CrashTest {
+        /// Kill-and-restart cycles.
+        #[arg(long, default_value_t = 20)]
+        cycles: u64,
+        /// Seed for the kill moments; the same seed repeats the same schedule.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Test the release build of the broker.
+        #[arg(long)]
+        release: bool,
+    },
     /// Check that each exercise compiles, fails as shipped, and passes once solved.
     CheckExercises {
         /// Only this step, by number; every step when omitted.
@@ -61,6 +76,18 @@ fn main() -> std::process::ExitCode {
             println!("filled {filled} solution region(s) in {}", dir.display());
         }),
         Command::CheckExercises { step } => check::check_exercises(&root, step),
+        Command::CrashTest {
+            cycles,
+            seed,
+            release,
+        } => crash::crash_test(
+            &root,
+            &crash::Options {
+                cycles,
+                seed,
+                release,
+            },
+        ),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
