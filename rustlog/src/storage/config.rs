@@ -58,13 +58,20 @@ impl PartitionConfig {
     ///
     /// A record never spans two segments, so the largest record plus the `.log` header must fit
     /// in one segment: that is how a record larger than `segment_bytes` is ruled out. Index
-    /// entries store byte positions as u32, which caps `segment_bytes` at 4 GiB.
+    /// entries store byte positions as u32, which caps `segment_bytes` at 4 GiB. A frame stores
+    /// its key length as i32, which caps `max_record_bytes` at 2 GiB - 1.
     ///
     /// # Errors
     ///
     /// [`StorageError::InvalidConfig`] naming the first setting that is out of range.
     pub fn validate(&self) -> Result<(), StorageError> {
-        let invalid = |field, value, reason: String| Err(StorageError::InvalidConfig { field, value, reason });
+        let invalid = |field, value, reason: String| {
+            Err(StorageError::InvalidConfig {
+                field,
+                value,
+                reason,
+            })
+        };
 
         if self.max_record_bytes < HEADER_BYTES as u64 {
             return invalid(
@@ -73,11 +80,24 @@ impl PartitionConfig {
                 format!("must be at least {HEADER_BYTES}, the size of an empty record"),
             );
         }
+        if self.max_record_bytes > i32::MAX as u64 {
+            return invalid(
+                "max_record_bytes",
+                self.max_record_bytes,
+                format!(
+                    "must be at most {} because key lengths are stored as i32",
+                    i32::MAX
+                ),
+            );
+        }
         if self.segment_bytes > u64::from(u32::MAX) {
             return invalid(
                 "segment_bytes",
                 self.segment_bytes,
-                format!("must be at most {} because index positions are 32-bit", u32::MAX),
+                format!(
+                    "must be at most {} because index positions are 32-bit",
+                    u32::MAX
+                ),
             );
         }
         if self.segment_bytes < LOG_HEADER_BYTES + self.max_record_bytes {
@@ -106,21 +126,38 @@ mod tests {
 
     #[test]
     fn segment_smaller_than_max_record_is_rejected() {
-        let config = PartitionConfig { segment_bytes: 1000, max_record_bytes: 1000, ..Default::default() };
+        let config = PartitionConfig {
+            segment_bytes: 1000,
+            max_record_bytes: 1000,
+            ..Default::default()
+        };
         let message = config.validate().unwrap_err().to_string();
         assert!(message.contains("segment_bytes = 1000"), "{message}");
-        assert!(message.contains("at least max_record_bytes + 8 = 1008"), "{message}");
+        assert!(
+            message.contains("at least max_record_bytes + 8 = 1008"),
+            "{message}"
+        );
     }
 
     #[test]
     fn oversized_segment_is_rejected() {
-        let config = PartitionConfig { segment_bytes: 1 << 33, ..Default::default() };
+        let config = PartitionConfig {
+            segment_bytes: 1 << 33,
+            ..Default::default()
+        };
         assert!(config.validate().is_err());
     }
 
     #[test]
     fn tiny_max_record_is_rejected() {
-        let config = PartitionConfig { max_record_bytes: 10, ..Default::default() };
-        assert!(config.validate().unwrap_err().to_string().contains("max_record_bytes = 10"));
+        let config = PartitionConfig {
+            max_record_bytes: 10,
+            ..Default::default()
+        };
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("max_record_bytes = 10"));
     }
 }

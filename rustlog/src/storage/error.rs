@@ -74,5 +74,8 @@ pub enum StorageError {
 
 /// Wraps an `io::Error` with the path it happened on.
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StorageError + '_ {
-    move |source| StorageError::Io { path: path.to_path_buf(), source }
+    move |source| StorageError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }

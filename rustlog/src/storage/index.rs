@@ -91,7 +91,8 @@ impl Index {
     ///
     /// Used both for a new, empty segment and to replace an index that recovery rebuilt.
     pub fn create(path: &Path, entries: Vec<IndexEntry>) -> io::Result<Index> {
-        let mut bytes = Vec::with_capacity((INDEX_HEADER_BYTES + ENTRY_BYTES * entries.len() as u64) as usize);
+        let mut bytes =
+            Vec::with_capacity((INDEX_HEADER_BYTES + ENTRY_BYTES * entries.len() as u64) as usize);
         bytes.extend_from_slice(&INDEX_MAGIC);
         bytes.extend_from_slice(&INDEX_VERSION.to_be_bytes());
         for entry in &entries {
@@ -107,7 +108,11 @@ impl Index {
         file.write_all(&bytes)?;
         file.sync_data()?;
 
-        Ok(Index { path: path.to_path_buf(), file, entries })
+        Ok(Index {
+            path: path.to_path_buf(),
+            file,
+            entries,
+        })
     }
 
     /// Opens the index at `path` and checks it against its segment.
@@ -125,7 +130,9 @@ impl Index {
     ) -> io::Result<Result<Index, IndexProblem>> {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Err(IndexProblem::Missing)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Ok(Err(IndexProblem::Missing))
+            }
             Err(error) => return Err(error),
         };
 
@@ -137,7 +144,11 @@ impl Index {
         // New entries go after the existing ones.
         let mut file = OpenOptions::new().read(true).write(true).open(path)?;
         file.seek(SeekFrom::End(0))?;
-        Ok(Ok(Index { path: path.to_path_buf(), file, entries }))
+        Ok(Ok(Index {
+            path: path.to_path_buf(),
+            file,
+            entries,
+        }))
     }
 
     /// Appends `entries` to the file and to the in-memory list.
@@ -149,7 +160,10 @@ impl Index {
         if entries.is_empty() {
             return Ok(());
         }
-        let bytes: Vec<u8> = entries.iter().flat_map(|entry| entry_bytes(*entry)).collect();
+        let bytes: Vec<u8> = entries
+            .iter()
+            .flat_map(|entry| entry_bytes(*entry))
+            .collect();
 
         if let Err(error) = self.file.write_all(&bytes) {
             let len = INDEX_HEADER_BYTES + ENTRY_BYTES * self.entries.len() as u64;
@@ -217,7 +231,9 @@ fn parse_entries(
 
     let body = &bytes[INDEX_HEADER_BYTES as usize..];
     if body.len() as u64 % ENTRY_BYTES != 0 {
-        return Err(IndexProblem::PartialEntry { len: bytes.len() as u64 });
+        return Err(IndexProblem::PartialEntry {
+            len: bytes.len() as u64,
+        });
     }
 
     let mut entries: Vec<IndexEntry> = Vec::with_capacity(body.len() / ENTRY_BYTES as usize);
@@ -226,12 +242,18 @@ fn parse_entries(
             relative_offset: u32::from_be_bytes(chunk[..4].try_into().expect("4 bytes")),
             position: u32::from_be_bytes(chunk[4..].try_into().expect("4 bytes")),
         };
-        let bad = |reason: String| IndexProblem::BadEntry { entry: number, reason };
+        let bad = |reason: String| IndexProblem::BadEntry {
+            entry: number,
+            reason,
+        };
 
         // A zero-filled tail (space allocated, never written) fails this check: no record starts
         // inside the `.log` header.
         if u64::from(entry.position) < super::segment::LOG_HEADER_BYTES {
-            return Err(bad(format!("points at byte {}, inside the log header", entry.position)));
+            return Err(bad(format!(
+                "points at byte {}, inside the log header",
+                entry.position
+            )));
         }
         if u64::from(entry.position) >= log_len {
             return Err(bad(format!(
@@ -248,7 +270,9 @@ fn parse_entries(
             }
         }
         if let Some(previous) = entries.last() {
-            if entry.relative_offset <= previous.relative_offset || entry.position <= previous.position {
+            if entry.relative_offset <= previous.relative_offset
+                || entry.position <= previous.position
+            {
                 return Err(bad("is not after the entry before it".to_string()));
             }
         }
@@ -262,14 +286,21 @@ mod tests {
     use super::*;
 
     fn entry(relative_offset: u32, position: u32) -> IndexEntry {
-        IndexEntry { relative_offset, position }
+        IndexEntry {
+            relative_offset,
+            position,
+        }
     }
 
     #[test]
     fn lookup_finds_greatest_entry_at_or_below() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.index");
-        let index = Index::create(&path, vec![entry(10, 1000), entry(20, 2000), entry(30, 3000)]).unwrap();
+        let index = Index::create(
+            &path,
+            vec![entry(10, 1000), entry(20, 2000), entry(30, 3000)],
+        )
+        .unwrap();
 
         assert_eq!(index.lookup(0), None);
         assert_eq!(index.lookup(9), None);
@@ -302,7 +333,10 @@ mod tests {
         drop(reopened);
 
         let reopened = Index::open(&path, 10_000, Some(20)).unwrap().unwrap();
-        assert_eq!(reopened.entries(), &[entry(5, 500), entry(9, 900), entry(12, 1200)]);
+        assert_eq!(
+            reopened.entries(),
+            &[entry(5, 500), entry(9, 900), entry(12, 1200)]
+        );
     }
 
     #[test]
@@ -325,13 +359,31 @@ mod tests {
 
         assert_eq!(problem(b"RID", 100), IndexProblem::BadHeader);
         assert_eq!(problem(b"XXXX\0\0\0\x01", 100), IndexProblem::BadHeader);
-        assert_eq!(problem(&with(&[(1, 50)])[..12], 100), IndexProblem::PartialEntry { len: 12 });
-        assert!(matches!(problem(&with(&[(1, 50), (0, 0)]), 100), IndexProblem::BadEntry { entry: 1, .. }));
-        assert!(matches!(problem(&with(&[(1, 500)]), 100), IndexProblem::BadEntry { entry: 0, .. }));
-        assert!(matches!(problem(&with(&[(100, 50)]), 100), IndexProblem::BadEntry { entry: 0, .. }));
-        assert!(matches!(problem(&with(&[(2, 50), (1, 60)]), 100), IndexProblem::BadEntry { entry: 1, .. }));
+        assert_eq!(
+            problem(&with(&[(1, 50)])[..12], 100),
+            IndexProblem::PartialEntry { len: 12 }
+        );
+        assert!(matches!(
+            problem(&with(&[(1, 50), (0, 0)]), 100),
+            IndexProblem::BadEntry { entry: 1, .. }
+        ));
+        assert!(matches!(
+            problem(&with(&[(1, 500)]), 100),
+            IndexProblem::BadEntry { entry: 0, .. }
+        ));
+        assert!(matches!(
+            problem(&with(&[(100, 50)]), 100),
+            IndexProblem::BadEntry { entry: 0, .. }
+        ));
+        assert!(matches!(
+            problem(&with(&[(2, 50), (1, 60)]), 100),
+            IndexProblem::BadEntry { entry: 1, .. }
+        ));
 
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(Index::open(&path, 100, None).unwrap().unwrap_err(), IndexProblem::Missing);
+        assert_eq!(
+            Index::open(&path, 100, None).unwrap().unwrap_err(),
+            IndexProblem::Missing
+        );
     }
 }

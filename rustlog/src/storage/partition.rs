@@ -78,18 +78,19 @@ impl Partition {
     ///
     /// An invalid `config`, an I/O failure, or a segment that is damaged beyond what recovery
     /// repairs (the error names the file).
-    pub fn open(dir: &Path, config: PartitionConfig) -> Result<(Partition, RecoveryReport), StorageError> {
+    pub fn open(
+        dir: &Path,
+        config: PartitionConfig,
+    ) -> Result<(Partition, RecoveryReport), StorageError> {
         config.validate()?;
-        if !dir.exists() {
-            fs::create_dir_all(dir).map_err(io_error(dir))?;
-            if let Some(parent) = dir.parent() {
-                sync_dir(parent)?;
-            }
-        }
+        create_dir_durably(dir)?;
 
         let base_offsets = list_segments(dir)?;
         let clean_shutdown = take_clean_shutdown_marker(dir)?;
-        let mut report = RecoveryReport { clean_shutdown, ..RecoveryReport::default() };
+        let mut report = RecoveryReport {
+            clean_shutdown,
+            ..RecoveryReport::default()
+        };
 
         // ANCHOR: open
         let mut segments = Vec::with_capacity(base_offsets.len().max(1));
@@ -115,7 +116,12 @@ impl Partition {
         }
         // ANCHOR_END: open
 
-        let partition = Partition { dir: dir.to_path_buf(), config, segments, scratch: Vec::new() };
+        let partition = Partition {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            scratch: Vec::new(),
+        };
         report.segments = partition.segments.len();
         report.log_start_offset = partition.log_start_offset();
         report.log_end_offset = partition.log_end_offset();
@@ -142,7 +148,11 @@ impl Partition {
         for (index, record) in records.iter().enumerate() {
             let size = record.frame_len();
             if size > self.config.max_record_bytes {
-                return Err(StorageError::RecordTooLarge { index, size, max: self.config.max_record_bytes });
+                return Err(StorageError::RecordTooLarge {
+                    index,
+                    size,
+                    max: self.config.max_record_bytes,
+                });
             }
         }
 
@@ -150,7 +160,10 @@ impl Partition {
         let mut done = 0;
         while done < records.len() {
             let config = self.config;
-            let active = self.segments.last_mut().expect("a partition always has a segment");
+            let active = self
+                .segments
+                .last_mut()
+                .expect("a partition always has a segment");
             done += active.append(&records[done..], &config, &mut self.scratch)?;
             if done < records.len() {
                 self.roll()?;
@@ -160,13 +173,19 @@ impl Partition {
         if self.config.flush == FlushPolicy::EveryAppend {
             self.active().sync()?;
         }
-        Ok(Appended { first_offset, last_offset: self.log_end_offset() - 1 })
+        Ok(Appended {
+            first_offset,
+            last_offset: self.log_end_offset() - 1,
+        })
     }
     // ANCHOR_END: partition_append
 
     /// Seals the active segment and starts a new one at the log end offset.
     fn roll(&mut self) -> Result<(), StorageError> {
-        let active = self.segments.last_mut().expect("a partition always has a segment");
+        let active = self
+            .segments
+            .last_mut()
+            .expect("a partition always has a segment");
         active.seal()?;
         let base_offset = active.next_offset();
 
@@ -190,11 +209,18 @@ impl Partition {
     pub fn read(&self, offset: u64, max_bytes: u64) -> Result<Vec<Record>, StorageError> {
         let (log_start, log_end) = (self.log_start_offset(), self.log_end_offset());
         if offset < log_start || offset > log_end {
-            return Err(StorageError::OffsetOutOfRange { offset, log_start, log_end });
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start,
+                log_end,
+            });
         }
 
         // The segment holding `offset` is the last one whose base offset is at or below it.
-        let first = self.segments.partition_point(|segment| segment.base_offset() <= offset) - 1;
+        let first = self
+            .segments
+            .partition_point(|segment| segment.base_offset() <= offset)
+            - 1;
         let mut records = Vec::new();
         let mut budget = max_bytes;
         let mut next = offset;
@@ -253,7 +279,9 @@ impl Partition {
     }
 
     fn active(&self) -> &Segment {
-        self.segments.last().expect("a partition always has a segment")
+        self.segments
+            .last()
+            .expect("a partition always has a segment")
     }
 }
 
@@ -272,7 +300,9 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, StorageError> {
             Some((base, "log")) => logs.push(base),
             Some((base, "index")) => indexes.push(base),
             _ if name == CLEAN_SHUTDOWN_FILE => {}
-            _ => tracing::warn!(dir = %dir.display(), file = %name, "ignoring unexpected file in partition directory"),
+            _ => {
+                tracing::warn!(dir = %dir.display(), file = %name, "ignoring unexpected file in partition directory")
+            }
         }
     }
     logs.sort_unstable();
@@ -291,7 +321,11 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, StorageError> {
 fn parse_segment_file_name(name: &str) -> Option<(u64, &str)> {
     let (digits, extension) = name.split_once('.')?;
     let is_segment = digits.len() == 20 && digits.bytes().all(|byte| byte.is_ascii_digit());
-    let base = if is_segment { digits.parse().ok()? } else { return None };
+    let base = if is_segment {
+        digits.parse().ok()?
+    } else {
+        return None;
+    };
     matches!(extension, "log" | "index").then_some((base, extension))
 }
 
@@ -311,7 +345,34 @@ fn take_clean_shutdown_marker(dir: &Path) -> Result<bool, StorageError> {
     }
 }
 
+/// Creates `dir` and any missing parents, then syncs each new directory's entry in its parent,
+/// so the whole path survives a power loss.
+fn create_dir_durably(dir: &Path) -> Result<(), StorageError> {
+    let mut missing = Vec::new();
+    let mut ancestor = Some(dir);
+    while let Some(path) = ancestor.filter(|path| !path.as_os_str().is_empty() && !path.exists()) {
+        missing.push(path);
+        ancestor = path.parent();
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    for created in missing {
+        // `Path::parent` returns "" for a one-component relative path such as `topic-0`; that
+        // parent is the current directory, and opening "" fails, so open "." instead.
+        let parent = created
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty());
+        sync_dir(parent.unwrap_or(Path::new(".")))?;
+    }
+    Ok(())
+}
+
 /// Syncs a directory, making file creations, renames and removals in it durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    fs::File::open(dir).and_then(|file| file.sync_all()).map_err(io_error(dir))
+    fs::File::open(dir)
+        .and_then(|file| file.sync_all())
+        .map_err(io_error(dir))
 }

@@ -214,7 +214,11 @@ mod tests {
 
     fn encoded(offset: u64, key: Option<&[u8]>, value: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        let record = NewRecord { timestamp_ms: 1_700_000_000_000, key, value };
+        let record = NewRecord {
+            timestamp_ms: 1_700_000_000_000,
+            key,
+            value,
+        };
         encode(offset, &record, &mut out);
         out
     }
@@ -234,7 +238,11 @@ mod tests {
 
     #[test]
     fn frame_len_matches_encoding() {
-        let record = NewRecord { timestamp_ms: 0, key: Some(b"k"), value: b"value" };
+        let record = NewRecord {
+            timestamp_ms: 0,
+            key: Some(b"k"),
+            value: b"value",
+        };
         let mut out = Vec::new();
         encode(0, &record, &mut out);
         assert_eq!(out.len() as u64, record.frame_len());
@@ -244,7 +252,11 @@ mod tests {
     fn every_cut_is_incomplete() {
         let bytes = encoded(0, Some(b"k"), b"value");
         for cut in 0..bytes.len() {
-            assert_eq!(decode(&bytes[..cut]).unwrap_err(), FrameError::Incomplete, "cut at {cut}");
+            assert_eq!(
+                decode(&bytes[..cut]).unwrap_err(),
+                FrameError::Incomplete,
+                "cut at {cut}"
+            );
         }
     }
 

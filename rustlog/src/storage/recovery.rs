@@ -53,7 +53,10 @@ pub fn scan(bytes: &[u8], base_offset: u64, index_interval_bytes: u64) -> Scan {
         let prefix = match record::check(&bytes[position as usize..]) {
             Ok(prefix) => prefix,
             Err(FrameError::Incomplete) => {
-                let reason = format!("torn record: {} bytes at the end are not a whole frame", bytes.len() as u64 - position);
+                let reason = format!(
+                    "torn record: {} bytes at the end are not a whole frame",
+                    bytes.len() as u64 - position
+                );
                 stop = Some(Stop { position, reason });
                 break;
             }

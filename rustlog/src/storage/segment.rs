@@ -95,7 +95,8 @@ impl Segment {
             .create_new(true)
             .open(&log_path)
             .map_err(io_error(&log_path))?;
-        log.write_all_at(&log_header(), 0).map_err(io_error(&log_path))?;
+        log.write_all_at(&log_header(), 0)
+            .map_err(io_error(&log_path))?;
         log.sync_data().map_err(io_error(&log_path))?;
 
         let index_path = dir.join(file_name(base_offset, "index"));
@@ -135,7 +136,8 @@ impl Segment {
 
         let index_path = dir.join(file_name(base_offset, "index"));
         let record_count = next_offset - base_offset;
-        let loaded = Index::open(&index_path, size, Some(record_count)).map_err(io_error(&index_path))?;
+        let loaded =
+            Index::open(&index_path, size, Some(record_count)).map_err(io_error(&index_path))?;
         let loaded = loaded.and_then(|index| check_last_entry(index, &map, base_offset));
 
         let mut repairs = Repairs::default();
@@ -147,7 +149,9 @@ impl Segment {
                 if scan.valid_len != size || scan.next_offset != next_offset {
                     let reason = match &scan.stop {
                         Some(stop) => stop.reason.clone(),
-                        None => format!("holds offsets up to {}", scan.next_offset.saturating_sub(1)),
+                        None => {
+                            format!("holds offsets up to {}", scan.next_offset.saturating_sub(1))
+                        }
                     };
                     return Err(StorageError::Corrupt {
                         path: log_path,
@@ -194,7 +198,7 @@ impl Segment {
         dir: &Path,
         base_offset: u64,
         clean_shutdown: bool,
-            config: &PartitionConfig,
+        config: &PartitionConfig,
     ) -> Result<(Segment, Repairs), StorageError> {
         let log_path = dir.join(file_name(base_offset, "log"));
         let index_path = dir.join(file_name(base_offset, "index"));
@@ -209,14 +213,16 @@ impl Segment {
         if size < LOG_HEADER_BYTES {
             tracing::warn!(log = %log_path.display(), bytes = size, "rewrote missing log header");
             log.set_len(0).map_err(io_error(&log_path))?;
-            log.write_all_at(&log_header(), 0).map_err(io_error(&log_path))?;
+            log.write_all_at(&log_header(), 0)
+                .map_err(io_error(&log_path))?;
             log.sync_data().map_err(io_error(&log_path))?;
             size = LOG_HEADER_BYTES;
         }
         check_header(&log, &log_path, size)?;
 
         if clean_shutdown {
-            if let Some(tail) = walk_trusted_tail(&log, &log_path, &index_path, base_offset, size)? {
+            if let Some(tail) = walk_trusted_tail(&log, &log_path, &index_path, base_offset, size)?
+            {
                 let segment = Segment {
                     base_offset,
                     next_offset: tail.next_offset,
@@ -238,7 +244,10 @@ impl Segment {
         // ANCHOR: recover_active
         let bytes = std::fs::read(&log_path).map_err(io_error(&log_path))?;
         let scan = recovery::scan(&bytes, base_offset, config.index_interval_bytes);
-        let mut repairs = Repairs { scanned_bytes: size, ..Repairs::default() };
+        let mut repairs = Repairs {
+            scanned_bytes: size,
+            ..Repairs::default()
+        };
 
         if scan.valid_len < size {
             let reason = scan.stop.as_ref().map_or("", |stop| stop.reason.as_str());
@@ -271,12 +280,23 @@ impl Segment {
     }
 
     /// Keeps the index on disk when it matches the scan, and rewrites it otherwise.
-    fn replace_index_if_stale(index_path: &Path, scan: &Scan, repairs: &mut Repairs) -> Result<Index, StorageError> {
-        let on_disk = Index::open(index_path, scan.valid_len, Some(scan.next_offset - scan.base_offset))
-            .map_err(io_error(index_path))?;
+    fn replace_index_if_stale(
+        index_path: &Path,
+        scan: &Scan,
+        repairs: &mut Repairs,
+    ) -> Result<Index, StorageError> {
+        let on_disk = Index::open(
+            index_path,
+            scan.valid_len,
+            Some(scan.next_offset - scan.base_offset),
+        )
+        .map_err(io_error(index_path))?;
         let problem = match on_disk {
             Ok(index) if index.entries() == scan.entries.as_slice() => return Ok(index),
-            Ok(_) => IndexProblem::BadEntry { entry: 0, reason: "differs from the entries the log implies".into() },
+            Ok(_) => IndexProblem::BadEntry {
+                entry: 0,
+                reason: "differs from the entries the log implies".into(),
+            },
             Err(problem) => problem,
         };
 
@@ -376,7 +396,19 @@ impl Segment {
     /// subtracted from it. The first record of a whole read (`out` empty) is taken even when it is
     /// larger than the budget. Returns `true` when it stopped because of the budget.
     // ANCHOR: read
-    pub fn read(&self, offset: u64, budget: &mut u64, out: &mut Vec<Record>) -> Result<bool, StorageError> {
+    pub fn read(
+        &self,
+        offset: u64,
+        budget: &mut u64,
+        out: &mut Vec<Record>,
+    ) -> Result<bool, StorageError> {
+        if offset < self.base_offset {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start: self.base_offset,
+                log_end: self.next_offset,
+            });
+        }
         if offset >= self.next_offset {
             return Ok(false);
         }
@@ -385,7 +417,11 @@ impl Segment {
         // Read the frames that can fit in the budget in one go, at least the first whole frame.
         let first = self.prefix_at(start)?;
         let available = self.size - start;
-        let wanted = if out.is_empty() { (*budget).max(first.frame_len()) } else { *budget };
+        let wanted = if out.is_empty() {
+            (*budget).max(first.frame_len())
+        } else {
+            *budget
+        };
         let chunk_len = wanted.min(available);
         let chunk = self.bytes_at(start, chunk_len)?;
 
@@ -414,7 +450,10 @@ impl Segment {
     /// Finds the byte position of the frame holding `offset`: index lookup, then a forward scan.
     fn find_position(&self, offset: u64) -> Result<u64, StorageError> {
         let relative = (offset - self.base_offset) as u32;
-        let mut position = self.index.lookup(relative).map_or(LOG_HEADER_BYTES, |entry| u64::from(entry.position));
+        let mut position = self
+            .index
+            .lookup(relative)
+            .map_or(LOG_HEADER_BYTES, |entry| u64::from(entry.position));
         loop {
             let prefix = self.prefix_at(position)?;
             if prefix.offset == offset {
@@ -438,7 +477,10 @@ impl Segment {
 
     fn prefix_at(&self, position: u64) -> Result<FramePrefix, StorageError> {
         if position + PREFIX_BYTES as u64 > self.size {
-            return Err(self.corrupt(position, "a frame starts past the end of the valid data".into()));
+            return Err(self.corrupt(
+                position,
+                "a frame starts past the end of the valid data".into(),
+            ));
         }
         let bytes = self.bytes_at(position, PREFIX_BYTES as u64)?;
         Ok(FramePrefix::parse(&bytes).expect("12 bytes"))
@@ -453,14 +495,20 @@ impl Segment {
             Some(map) => Ok(Cow::Borrowed(&map[position as usize..end as usize])),
             None => {
                 let mut buffer = vec![0; len as usize];
-                self.log.read_exact_at(&mut buffer, position).map_err(io_error(&self.log_path))?;
+                self.log
+                    .read_exact_at(&mut buffer, position)
+                    .map_err(io_error(&self.log_path))?;
                 Ok(Cow::Owned(buffer))
             }
         }
     }
 
     fn corrupt(&self, position: u64, reason: String) -> StorageError {
-        StorageError::Corrupt { path: self.log_path.clone(), position, reason }
+        StorageError::Corrupt {
+            path: self.log_path.clone(),
+            position,
+            reason,
+        }
     }
 
     /// Returns the offset of the first record this segment holds (or will hold).
@@ -522,13 +570,16 @@ fn walk_trusted_tail(
     let last = index.last();
     let start = last.map_or(LOG_HEADER_BYTES, |entry| u64::from(entry.position));
     let mut position = start;
-    let mut expected = last.map_or(base_offset, |entry| base_offset + u64::from(entry.relative_offset));
+    let mut expected = last.map_or(base_offset, |entry| {
+        base_offset + u64::from(entry.relative_offset)
+    });
     while position < size {
         if position + PREFIX_BYTES as u64 > size {
             return Ok(None);
         }
         let mut bytes = [0; PREFIX_BYTES];
-        log.read_exact_at(&mut bytes, position).map_err(io_error(log_path))?;
+        log.read_exact_at(&mut bytes, position)
+            .map_err(io_error(log_path))?;
         let prefix = FramePrefix::parse(&bytes).expect("12 bytes");
         if prefix.offset != expected || prefix.length < record::MIN_LENGTH {
             return Ok(None);
@@ -541,7 +592,11 @@ fn walk_trusted_tail(
     }
 
     // Appends count the bytes since the last entry's record started (or since the segment did).
-    Ok(Some(TrustedTail { index, next_offset: expected, bytes_since_index_entry: size - start }))
+    Ok(Some(TrustedTail {
+        index,
+        next_offset: expected,
+        bytes_since_index_entry: size - start,
+    }))
 }
 
 /// Checks the `.log` header, or returns a corruption error naming the file.
@@ -580,7 +635,9 @@ fn map_log(log: &File, path: &Path) -> Result<Mmap, StorageError> {
 /// Checking one entry is cheap and catches an index left over from a longer or different log;
 /// checking every entry would read the whole segment at startup.
 fn check_last_entry(index: Index, map: &[u8], base_offset: u64) -> Result<Index, IndexProblem> {
-    let Some(last) = index.last() else { return Ok(index) };
+    let Some(last) = index.last() else {
+        return Ok(index);
+    };
     let position = last.position as usize;
     let matches = FramePrefix::parse(&map[position..])
         .is_some_and(|prefix| prefix.offset == base_offset + u64::from(last.relative_offset));
