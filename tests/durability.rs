@@ -117,3 +117,142 @@ fn sigkill_during_commits_keeps_old_or_new_value() {
         );
     }
 }
+
+#[test]
+fn group_commit_keeps_acknowledged_records_after_sigkill() {
+    let temp = tempfile::tempdir().unwrap();
+    let data_dir = temp.path().join("data");
+    let runtime = runtime();
+    const PRODUCERS: usize = 16;
+
+    let mut broker = BrokerProcess::start(&data_dir, &TOPIC_FLAG);
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|producer| {
+            let addr = broker.addr.clone();
+            let acknowledged = Arc::clone(&acknowledged);
+            runtime.spawn(async move {
+                let mut client = Client::connect(addr.as_str()).await.unwrap();
+                for sequence in 0.. {
+                    let value = format!("p{producer}-{sequence}");
+                    let record = ProduceRecord::from_bytes(None, value.as_bytes());
+                    let Ok(response) = client.produce("events", 0, vec![record]).await else {
+                        return;
+                    };
+                    acknowledged
+                        .lock()
+                        .unwrap()
+                        .push((response.offsets[0], value));
+                }
+            })
+        })
+        .collect();
+
+    // Let the producers run until a few hundred records are acknowledged, then crash.
+    for _ in 0..1000 {
+        if acknowledged.lock().unwrap().len() >= 500 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    broker.kill();
+    for producer in producers {
+        runtime.block_on(producer).unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() >= 500,
+        "only {} records were acknowledged",
+        acknowledged.len()
+    );
+
+    let broker = BrokerProcess::start(&data_dir, &TOPIC_FLAG);
+    let stored = runtime.block_on(async {
+        let mut client = Client::connect(broker.addr.as_str()).await.unwrap();
+        let mut stored = std::collections::HashMap::new();
+        let mut next = 0;
+        loop {
+            let request = rustlog::protocol::FetchRequest {
+                topic: "events".into(),
+                partition: 0,
+                offset: Some(next),
+                max_bytes: None,
+                group_id: None,
+            };
+            let response = client.fetch(request).await.unwrap();
+            if response.records.is_empty() {
+                break stored;
+            }
+            for record in response.records {
+                assert_eq!(record.offset, next, "offsets are dense");
+                stored.insert(record.offset, record.value.unwrap());
+                next += 1;
+            }
+        }
+    });
+    for (offset, value) in &acknowledged {
+        assert_eq!(
+            stored.get(offset),
+            Some(value),
+            "acknowledged record at offset {offset}"
+        );
+    }
+}
+
+#[test]
+fn retention_moves_log_start_and_group_sees_out_of_range() {
+    let temp = tempfile::tempdir().unwrap();
+    let config = temp.path().join("rustlog.toml");
+    std::fs::write(
+        &config,
+        "retention_check_interval_ms = 50\n[topics.events]\npartitions = 1\nsegment_bytes = 2048\n\
+         max_record_bytes = 1024\nretention_bytes = 4096\n",
+    )
+    .unwrap();
+    let runtime = runtime();
+    let broker = BrokerProcess::start(
+        &temp.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+
+    runtime.block_on(async {
+        let mut client = Client::connect(broker.addr.as_str()).await.unwrap();
+        client
+            .produce("events", 0, vec![ProduceRecord::from_bytes(None, b"first")])
+            .await
+            .unwrap();
+        client.commit("slow", "events", 0, 1).await.unwrap();
+        for _ in 0..10 {
+            let records = (0..20)
+                .map(|_| ProduceRecord::from_bytes(None, &[b'x'; 100]))
+                .collect();
+            client.produce("events", 0, records).await.unwrap();
+        }
+
+        // Retention runs every 50 ms; wait (bounded) for it to move the log start.
+        let mut log_start = 0;
+        for _ in 0..200 {
+            log_start = client.metadata().await.unwrap().topics[0].partitions[0].log_start_offset;
+            if log_start > 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(log_start > 1, "retention never ran");
+
+        // The group's committed offset is below the log start: reported, not silently moved.
+        let request = rustlog::protocol::FetchRequest {
+            topic: "events".into(),
+            partition: 0,
+            offset: None,
+            max_bytes: None,
+            group_id: Some("slow".into()),
+        };
+        let error = client.fetch(request).await.unwrap_err();
+        let error = error.broker_error().expect("a broker error");
+        assert_eq!(error.code, rustlog::protocol::ErrorCode::OffsetOutOfRange);
+        assert_eq!(error.log_start_offset, Some(log_start));
+        assert_eq!(error.log_end_offset, Some(201));
+    });
+    assert!(broker.log().contains("deleted segment by retention"));
+}

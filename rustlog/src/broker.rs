@@ -14,7 +14,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
 
 use crate::config::{validate_topic_name, BrokerConfig, TopicConfig};
 use crate::offsets::{ConsumerOffsets, OffsetsError, OffsetsRecovery};
@@ -23,7 +25,10 @@ use crate::protocol::{
     FetchRequest, FetchResponse, FetchedRecord, GroupOffset, MetadataResponse, OffsetsResponse,
     PartitionMetadata, ProduceRequest, ProduceResponse, Request, ResponseBody, TopicMetadata,
 };
-use crate::storage::{NewRecord, Partition, PartitionConfig, RecoveryReport, StorageError};
+use crate::storage::{
+    Appended, FlushPolicy, GroupCommit, NewRecord, Partition, PartitionConfig, RecoveryReport,
+    StorageError,
+};
 
 /// `max_bytes` of a fetch that does not set it: 1 MiB.
 pub const DEFAULT_FETCH_MAX_BYTES: u64 = 1024 * 1024;
@@ -80,6 +85,8 @@ struct PartitionSlot {
     topic: String,
     number: u32,
     partition: RwLock<Partition>,
+    /// Shares one sync between the produce requests that arrive while another sync runs.
+    group_commit: GroupCommit,
 }
 
 /// The broker's state: topics, partitions and consumer offsets.
@@ -172,10 +179,12 @@ impl Broker {
                     partition: number,
                     report,
                 });
+                let group_commit = GroupCommit::new(partition.log_end_offset());
                 slots.push(Arc::new(PartitionSlot {
                     topic: name.clone(),
                     number,
                     partition: RwLock::new(partition),
+                    group_commit,
                 }));
             }
             topics.insert(name, slots);
@@ -236,7 +245,7 @@ impl Broker {
                     value,
                 })
                 .collect();
-            slot.write().append(&batch)
+            slot.append(&batch)
         })
         .await?;
 
@@ -441,6 +450,36 @@ impl Broker {
         })
     }
 
+    /// Runs one retention pass over every partition that has a retention setting, and returns
+    /// how many segments it deleted. Each deletion is logged with its topic and partition.
+    pub async fn enforce_retention(&self) -> usize {
+        let now_ms = now_ms();
+        let mut deleted = 0;
+        for slot in self.topics.values().flatten() {
+            let config = *slot.read().config();
+            if config.retention_ms.is_none() && config.retention_bytes.is_none() {
+                continue;
+            }
+            // On an error, `run_blocking` has logged it with the topic and partition.
+            let result =
+                run_blocking(slot, move |slot| slot.write().enforce_retention(now_ms)).await;
+            let Ok(segments) = result else { continue };
+            for segment in &segments {
+                tracing::info!(
+                    topic = %slot.topic,
+                    partition = slot.number,
+                    segment = segment.base_offset,
+                    log_start_offset = segment.next_offset,
+                    bytes = segment.bytes,
+                    reason = ?segment.reason,
+                    "deleted segment by retention"
+                );
+            }
+            deleted += segments.len();
+        }
+        deleted
+    }
+
     /// Syncs every partition and marks it cleanly closed. Partitions still shared elsewhere (a
     /// request that never finished) are skipped, so their next open runs recovery.
     pub fn close(self) {
@@ -462,6 +501,36 @@ impl Broker {
 }
 
 impl PartitionSlot {
+    /// Appends a batch and returns once it is durable (with the `every_append` flush policy) or
+    /// written (with `never`).
+    ///
+    /// With `every_append`, the write happens under the exclusive lock but the sync does not:
+    /// the batch waits in [`GroupCommit`], so requests that arrive during a sync are written
+    /// meanwhile and covered together by the next one.
+    // ANCHOR: slot_append
+    fn append(&self, batch: &[NewRecord<'_>]) -> Result<Appended, StorageError> {
+        if self.read().config().flush == FlushPolicy::Never {
+            return self.write().append(batch);
+        }
+
+        let appended = self.write().append_unsynced(batch)?;
+        // NOTE: after a failed fsync, Linux may already have marked the unsynced pages clean, so a
+        // later sync can succeed without them. A production broker stops writing to the partition
+        // until a restart re-reads the log; here the error goes to the waiting producers only.
+        self.group_commit
+            .wait_durable(appended.last_offset + 1, || {
+                let (log, written_end) = self.read().sync_target()?;
+                log.sync_data().map_err(|source| StorageError::Io {
+                    path: self.read().dir().to_path_buf(),
+                    source,
+                })?;
+                self.read().mark_durable(written_end);
+                Ok(written_end)
+            })?;
+        Ok(appended)
+    }
+    // ANCHOR_END: slot_append
+
     /// Locks the partition for reading. A panic inside a storage call poisons the lock; the
     /// partition's state is still consistent (every update happens after its I/O succeeded), so
     /// the poison is cleared rather than taking the partition down.
@@ -475,6 +544,22 @@ impl PartitionSlot {
         self.partition
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Runs [`Broker::enforce_retention`] every `interval` until `stop` turns true. A pass that has
+/// started always finishes, so shutdown never interrupts a deletion.
+pub async fn run_retention(
+    broker: Arc<Broker>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stopping| *stopping) => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        broker.enforce_retention().await;
     }
 }
 

@@ -9,6 +9,7 @@
 //! max_request_bytes = 8388608   # longest request line accepted
 //! max_connections = 1024
 //! max_fetch_bytes = 16777216    # cap on a fetch's max_bytes
+//! retention_check_interval_ms = 60000  # how often retention runs
 //!
 //! [topics.orders]
 //! partitions = 3
@@ -16,6 +17,8 @@
 //! index_interval_bytes = 4096   # optional
 //! max_record_bytes = 1048576    # optional
 //! flush = "every_append"        # or "never", for benchmarks only
+//! retention_ms = 604800000      # optional: delete segments older than 7 days
+//! retention_bytes = 1073741824  # optional: keep at most about 1 GiB per partition
 //! ```
 
 use std::collections::BTreeMap;
@@ -36,6 +39,8 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default cap on a fetch's `max_bytes`: 16 MiB.
 pub const DEFAULT_MAX_FETCH_BYTES: u64 = 16 * 1024 * 1024;
+/// Default time between two retention passes: one minute.
+pub const DEFAULT_RETENTION_CHECK_INTERVAL_MS: u64 = 60_000;
 /// Longest topic name, as in Kafka.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 
@@ -77,6 +82,8 @@ pub struct BrokerConfig {
     pub max_connections: usize,
     /// Cap applied to each fetch's `max_bytes`.
     pub max_fetch_bytes: u64,
+    /// Milliseconds between two retention passes over every partition.
+    pub retention_check_interval_ms: u64,
     /// Topics by name.
     pub topics: BTreeMap<String, TopicConfig>,
 }
@@ -99,6 +106,7 @@ struct FileConfig {
     max_request_bytes: Option<usize>,
     max_connections: Option<usize>,
     max_fetch_bytes: Option<u64>,
+    retention_check_interval_ms: Option<u64>,
     #[serde(default)]
     topics: BTreeMap<String, FileTopic>,
 }
@@ -111,6 +119,8 @@ struct FileTopic {
     index_interval_bytes: Option<u64>,
     max_record_bytes: Option<u64>,
     flush: Option<FileFlush>,
+    retention_ms: Option<u64>,
+    retention_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -128,6 +138,7 @@ impl Default for BrokerConfig {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_fetch_bytes: DEFAULT_MAX_FETCH_BYTES,
+            retention_check_interval_ms: DEFAULT_RETENTION_CHECK_INTERVAL_MS,
             topics: BTreeMap::new(),
         }
     }
@@ -156,6 +167,9 @@ impl BrokerConfig {
             max_request_bytes: file.max_request_bytes.unwrap_or(defaults.max_request_bytes),
             max_connections: file.max_connections.unwrap_or(defaults.max_connections),
             max_fetch_bytes: file.max_fetch_bytes.unwrap_or(defaults.max_fetch_bytes),
+            retention_check_interval_ms: file
+                .retention_check_interval_ms
+                .unwrap_or(defaults.retention_check_interval_ms),
             topics: BTreeMap::new(),
         };
         for (name, topic) in file.topics {
@@ -170,6 +184,8 @@ impl BrokerConfig {
                     Some(FileFlush::Never) => FlushPolicy::Never,
                     Some(FileFlush::EveryAppend) | None => FlushPolicy::EveryAppend,
                 },
+                retention_ms: topic.retention_ms,
+                retention_bytes: topic.retention_bytes,
             };
             config.add_topic(
                 &name,
@@ -214,6 +230,11 @@ impl BrokerConfig {
                 "max_request_bytes = {} is too small; use at least 1024",
                 self.max_request_bytes
             )));
+        }
+        if self.retention_check_interval_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "retention_check_interval_ms = 0 would run retention in a busy loop; use at least 1".into(),
+            ));
         }
         if self.max_connections == 0 {
             return Err(ConfigError::Invalid(
@@ -303,7 +324,7 @@ mod tests {
         let path = dir.path().join("rustlog.toml");
         std::fs::write(
             &path,
-            "data_dir = \"/tmp/x\"\n[topics.orders]\npartitions = 2\nflush = \"never\"\n",
+            "data_dir = \"/tmp/x\"\n[topics.orders]\npartitions = 2\nflush = \"never\"\nretention_ms = 5000\n",
         )
         .unwrap();
 
@@ -312,6 +333,8 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(config.topics["orders"].partitions, 2);
         assert_eq!(config.topics["orders"].storage.flush, FlushPolicy::Never);
+        assert_eq!(config.topics["orders"].storage.retention_ms, Some(5000));
+        assert_eq!(config.topics["orders"].storage.retention_bytes, None);
     }
 
     #[test]

@@ -51,6 +51,7 @@ fn partition_config() -> impl Strategy<Value = PartitionConfig> {
         index_interval_bytes,
         max_record_bytes: MAX_RECORD_BYTES,
         flush: FlushPolicy::Never,
+        ..Default::default()
     })
 }
 

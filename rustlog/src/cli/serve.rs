@@ -1,14 +1,16 @@
 //! `rustlog serve`: load the configuration, recover the data, serve until a signal.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use rustlog::broker::Broker;
+use rustlog::broker::{self, Broker};
 use rustlog::config::{BrokerConfig, TopicConfig};
 use rustlog::server::{self, Limits};
 use rustlog::storage::PartitionConfig;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
 
 use super::ServeArgs;
 
@@ -55,11 +57,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, data_dir = %config.data_dir.display(), topics = ?broker.topic_names(), "rustlog started");
 
     let broker = Arc::new(broker);
+    let (stop_retention, retention_stop) = watch::channel(false);
+    let interval = Duration::from_millis(config.retention_check_interval_ms);
+    let retention = tokio::spawn(broker::run_retention(
+        Arc::clone(&broker),
+        interval,
+        retention_stop,
+    ));
+
     let limits = Limits {
         max_request_bytes: config.max_request_bytes,
         max_connections: config.max_connections,
     };
     server::run(listener, Arc::clone(&broker), limits, shutdown_signal()?).await;
+    let _ = stop_retention.send(true);
+    let _ = retention.await;
 
     // Every connection task has ended, so this is the only reference left.
     match Arc::try_unwrap(broker) {

@@ -28,6 +28,12 @@ pub struct PartitionConfig {
     pub max_record_bytes: u64,
     /// When appends are synced.
     pub flush: FlushPolicy,
+    /// Delete sealed segments whose newest record is older than this many milliseconds;
+    /// `None` keeps them regardless of age.
+    pub retention_ms: Option<u64>,
+    /// Delete the oldest sealed segments while the partition is larger than this many bytes;
+    /// `None` keeps them regardless of size.
+    pub retention_bytes: Option<u64>,
 }
 
 /// Default segment size: 64 MiB.
@@ -49,6 +55,8 @@ impl Default for PartitionConfig {
             index_interval_bytes: DEFAULT_INDEX_INTERVAL_BYTES,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             flush: FlushPolicy::EveryAppend,
+            retention_ms: None,
+            retention_bytes: None,
         }
     }
 }

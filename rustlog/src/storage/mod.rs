@@ -5,13 +5,17 @@
 
 pub mod config;
 pub mod error;
+pub mod group_commit;
 pub mod index;
 pub mod partition;
 pub mod record;
 pub mod recovery;
+pub mod retention;
 pub mod segment;
 
 pub use config::{FlushPolicy, PartitionConfig};
 pub use error::StorageError;
+pub use group_commit::GroupCommit;
 pub use partition::{Appended, Partition, RecoveryReport};
 pub use record::{NewRecord, Record};
+pub use retention::{DeletedSegment, RetentionReason};

@@ -16,11 +16,22 @@
 //! └── clean_shutdown               present only while the partition is closed cleanly
 //! ```
 //!
-//! What this module leaves out: deleting old segments (retention) and sharing one sync between
-//! concurrent appends (group commit). Both build on the structure here.
+//! # Visible end
+//!
+//! Records become visible to reads only once they are durable. [`Partition::append`] makes a
+//! batch visible when it returns. [`Partition::append_unsynced`] writes a batch without syncing and
+//! leaves it invisible until a later [`Partition::mark_durable`]: that split is what lets
+//! concurrent appends share one sync (see `group_commit`). The log end offset that reads,
+//! commits and metadata report is this visible end.
+//!
+//! # Retention
+//!
+//! [`Partition::enforce_retention`] deletes whole sealed segments, oldest first, when they are
+//! older than `retention_ms` or the partition is larger than `retention_bytes`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::config::{FlushPolicy, PartitionConfig};
 use super::error::{io_error, StorageError};
@@ -34,12 +45,15 @@ pub const CLEAN_SHUTDOWN_FILE: &str = "clean_shutdown";
 /// partition behind a lock of its choice.
 #[derive(Debug)]
 pub struct Partition {
-    dir: PathBuf,
-    config: PartitionConfig,
+    pub(super) dir: PathBuf,
+    pub(super) config: PartitionConfig,
     /// Segments in offset order; the last one is active, all others sealed.
-    segments: Vec<Segment>,
+    pub(super) segments: Vec<Segment>,
     /// Reused encoding buffer, so appends do not allocate once warmed up.
     scratch: Vec<u8>,
+    /// One past the last durable record: reads stop here. Atomic so a group-commit leader can
+    /// advance it while holding only a shared lock.
+    visible_end: AtomicU64,
 }
 
 /// What opening a partition found and repaired.
@@ -116,11 +130,14 @@ impl Partition {
         }
         // ANCHOR_END: open
 
+        // Whatever recovery kept is on disk now, so all of it is visible.
+        let written_end = segments.last().expect("at least one segment").next_offset();
         let partition = Partition {
             dir: dir.to_path_buf(),
             config,
             segments,
             scratch: Vec::new(),
+            visible_end: AtomicU64::new(written_end),
         };
         report.segments = partition.segments.len();
         report.log_start_offset = partition.log_start_offset();
@@ -142,6 +159,24 @@ impl Partition {
     /// batch as not written; records of it may appear after a restart (at-least-once).
     // ANCHOR: partition_append
     pub fn append(&mut self, records: &[NewRecord<'_>]) -> Result<Appended, StorageError> {
+        let appended = self.append_unsynced(records)?;
+        if self.config.flush == FlushPolicy::EveryAppend {
+            self.active().sync()?;
+        }
+        self.mark_durable(appended.last_offset + 1);
+        Ok(appended)
+    }
+    // ANCHOR_END: partition_append
+
+    /// Writes `records` as one batch without syncing and without making them visible.
+    ///
+    /// The caller must later sync the file (see [`Partition::sync_target`]) and call
+    /// [`Partition::mark_durable`]; until then reads stop before these records.
+    ///
+    /// # Errors
+    ///
+    /// As [`Partition::append`].
+    pub fn append_unsynced(&mut self, records: &[NewRecord<'_>]) -> Result<Appended, StorageError> {
         if records.is_empty() {
             return Err(StorageError::EmptyBatch);
         }
@@ -156,7 +191,7 @@ impl Partition {
             }
         }
 
-        let first_offset = self.log_end_offset();
+        let first_offset = self.written_end();
         let mut done = 0;
         while done < records.len() {
             let config = self.config;
@@ -170,18 +205,27 @@ impl Partition {
             }
         }
 
-        if self.config.flush == FlushPolicy::EveryAppend {
-            self.active().sync()?;
-        }
         Ok(Appended {
             first_offset,
-            last_offset: self.log_end_offset() - 1,
+            last_offset: self.written_end() - 1,
         })
     }
-    // ANCHOR_END: partition_append
+
+    /// Returns what a sync must cover now: a handle to the active `.log` and the written end.
+    ///
+    /// Sealed segments were synced when they were sealed, so syncing the returned handle makes
+    /// every record below the returned offset durable.
+    pub fn sync_target(&self) -> Result<(std::fs::File, u64), StorageError> {
+        Ok((self.active().log_handle()?, self.written_end()))
+    }
+
+    /// Makes every record below `end` visible to reads. Never moves the visible end back.
+    pub fn mark_durable(&self, end: u64) {
+        self.visible_end.fetch_max(end, Ordering::AcqRel);
+    }
 
     /// Seals the active segment and starts a new one at the log end offset.
-    fn roll(&mut self) -> Result<(), StorageError> {
+    pub(super) fn roll(&mut self) -> Result<(), StorageError> {
         let active = self
             .segments
             .last_mut()
@@ -225,8 +269,8 @@ impl Partition {
         let mut budget = max_bytes;
         let mut next = offset;
         for segment in &self.segments[first..] {
-            let out_of_budget = segment.read(next, &mut budget, &mut records)?;
-            if out_of_budget || budget == 0 {
+            let stop = segment.read(next, log_end, &mut budget, &mut records)?;
+            if stop || budget == 0 {
                 break;
             }
             next = segment.next_offset();
@@ -235,9 +279,11 @@ impl Partition {
     }
     // ANCHOR_END: partition_read
 
-    /// Syncs the active segment's log and index.
+    /// Syncs the active segment's log and index, and makes everything written visible.
     pub fn flush(&mut self) -> Result<(), StorageError> {
-        self.active().sync_all()
+        self.active().sync_all()?;
+        self.mark_durable(self.written_end());
+        Ok(())
     }
 
     /// Syncs everything and writes the clean-shutdown marker, so the next open skips the scan.
@@ -258,8 +304,13 @@ impl Partition {
         self.segments[0].base_offset()
     }
 
-    /// Returns the offset the next appended record gets.
+    /// Returns the log end offset: one past the last visible (durable) record.
     pub fn log_end_offset(&self) -> u64 {
+        self.visible_end.load(Ordering::Acquire)
+    }
+
+    /// Returns the offset the next appended record gets, visible or not.
+    pub fn written_end(&self) -> u64 {
         self.active().next_offset()
     }
 

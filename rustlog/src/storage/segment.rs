@@ -394,11 +394,14 @@ impl Segment {
     ///
     /// `budget` is the number of frame bytes the caller still accepts; each record taken is
     /// subtracted from it. The first record of a whole read (`out` empty) is taken even when it is
-    /// larger than the budget. Returns `true` when it stopped because of the budget.
+    /// larger than the budget. Records at or past `end` (the partition's visible end) are left
+    /// out. Returns `true` when the read must not continue into later segments: the budget ran
+    /// out or `end` was reached.
     // ANCHOR: read
     pub fn read(
         &self,
         offset: u64,
+        end: u64,
         budget: &mut u64,
         out: &mut Vec<Record>,
     ) -> Result<bool, StorageError> {
@@ -408,6 +411,9 @@ impl Segment {
                 log_start: self.base_offset,
                 log_end: self.next_offset,
             });
+        }
+        if offset >= end {
+            return Ok(true);
         }
         if offset >= self.next_offset {
             return Ok(false);
@@ -438,6 +444,9 @@ impl Segment {
                 let reason = format!("expected offset {expected}, found {}", record.offset);
                 return Err(self.corrupt(start + at as u64, reason));
             }
+            if record.offset >= end {
+                return Ok(true);
+            }
             expected += 1;
             *budget = budget.saturating_sub(frame_len as u64);
             out.push(record);
@@ -446,6 +455,46 @@ impl Segment {
         Ok(chunk_len < available)
     }
     // ANCHOR_END: read
+
+    /// Returns the timestamp of the segment's newest (last) record, or `None` when it is empty.
+    ///
+    /// Retention ages a segment by this timestamp rather than the file's modification time,
+    /// which copying or restoring the file would change.
+    pub fn newest_timestamp(&self) -> Result<Option<i64>, StorageError> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+
+        // Walk from the last index entry to the last frame, then decode only that frame.
+        let mut position = self
+            .index
+            .last()
+            .map_or(LOG_HEADER_BYTES, |entry| u64::from(entry.position));
+        loop {
+            let prefix = self.prefix_at(position)?;
+            let frame_len = prefix.frame_len();
+            if position + frame_len >= self.size {
+                let frame = self.bytes_at(position, frame_len.min(self.size - position))?;
+                let (record, _) = record::decode(&frame)
+                    .map_err(|error| self.corrupt(position, format!("{error:?}")))?;
+                return Ok(Some(record.timestamp_ms));
+            }
+            position += frame_len;
+        }
+    }
+
+    /// Returns a second handle to the `.log` file, so it can be synced without the segment.
+    pub fn log_handle(&self) -> Result<File, StorageError> {
+        self.log.try_clone().map_err(io_error(&self.log_path))
+    }
+
+    /// Removes the segment's `.log` and `.index` files. A map or handle already open keeps
+    /// the data readable until it is dropped; the caller syncs the directory.
+    pub fn remove_files(&self) -> Result<(), StorageError> {
+        std::fs::remove_file(&self.log_path).map_err(io_error(&self.log_path))?;
+        let index_path = self.index.path();
+        std::fs::remove_file(index_path).map_err(io_error(index_path))
+    }
 
     /// Finds the byte position of the frame holding `offset`: index lookup, then a forward scan.
     fn find_position(&self, offset: u64) -> Result<u64, StorageError> {

@@ -23,6 +23,7 @@ pub fn config(segment_bytes: u64, index_interval_bytes: u64) -> PartitionConfig 
         index_interval_bytes,
         max_record_bytes: segment_bytes - LOG_HEADER_BYTES,
         flush: FlushPolicy::Never,
+        ..Default::default()
     }
 }
 
