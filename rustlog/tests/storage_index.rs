@@ -271,7 +271,9 @@ fn segment_read_at_entries_and_between() {
     for offset in 1000..1012 {
         let mut budget = 0;
         let mut records = Vec::new();
-        segment.read(offset, u64::MAX, &mut budget, &mut records).unwrap();
+        segment
+            .read(offset, u64::MAX, &mut budget, &mut records)
+            .unwrap();
 
         assert_eq!(offsets_of(&records), [offset]);
         assert_eq!(records[0].value, values[(offset - 1000) as usize]);
@@ -291,7 +293,9 @@ fn sealed_segment_read_at_entries_and_between() {
     for offset in 1000..1012 {
         let mut budget = 0;
         let mut records = Vec::new();
-        segment.read(offset, u64::MAX, &mut budget, &mut records).unwrap();
+        segment
+            .read(offset, u64::MAX, &mut budget, &mut records)
+            .unwrap();
 
         assert_eq!(offsets_of(&records), [offset]);
     }
