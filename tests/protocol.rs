@@ -632,6 +632,11 @@ fn client_without_broker_prints_one_line() {
         stderr.contains(&format!("cannot connect to the broker at {addr}")),
         "{stderr}"
     );
+    assert_eq!(
+        stderr.matches("refused").count(),
+        1,
+        "the cause is printed once: {stderr}"
+    );
 }
 
 #[test]
@@ -665,4 +670,34 @@ fn error_code_names_are_stable() {
         assert_eq!(code.as_str(), name);
         assert_eq!(serde_json::to_value(code).unwrap(), json!(name));
     }
+}
+
+#[test]
+fn second_broker_on_same_data_dir_is_rejected() {
+    let temp = tempfile::tempdir().unwrap();
+    let data_dir = temp.path().join("data");
+    let first = BrokerProcess::start(&data_dir, &["--topic", "events:1"]);
+
+    let output = Command::new(RUSTLOG)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--topic",
+            "events:1",
+            "--data-dir",
+        ])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is in use by another rustlog process"),
+        "{stderr}"
+    );
+
+    // The first broker is untouched and still serves.
+    let metadata = Raw::connect(&first.addr).request(json!({"op": "metadata"}));
+    assert_eq!(metadata["ok"], json!(true));
 }

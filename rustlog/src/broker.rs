@@ -12,6 +12,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -46,6 +47,19 @@ pub enum BrokerError {
         /// The cause.
         #[source]
         source: std::io::Error,
+    },
+    /// Another process holds the data directory's lock.
+    #[error(
+        "data directory {} is in use by another rustlog process (it holds the lock on {}); \
+         stop that broker or choose another --data-dir",
+        dir.display(),
+        lock.display()
+    )]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
     },
     /// The configuration asks for fewer partitions than the topic has on disk.
     #[error(
@@ -87,11 +101,15 @@ struct PartitionSlot {
     partition: RwLock<Partition>,
     /// Shares one sync between the produce requests that arrive while another sync runs.
     group_commit: GroupCommit,
+    /// Whether produce requests go through `group_commit` (the default) or sync on their own.
+    use_group_commit: bool,
 }
 
 /// The broker's state: topics, partitions and consumer offsets.
 #[derive(Debug)]
 pub struct Broker {
+    /// The data directory's lock file, locked for as long as the broker is open.
+    _lock: File,
     topics: BTreeMap<String, Vec<Arc<PartitionSlot>>>,
     offsets: Arc<ConsumerOffsets>,
     max_fetch_bytes: u64,
@@ -126,6 +144,7 @@ impl Broker {
     /// [`BrokerError`] when the data directory is unusable, a partition count would shrink, or a
     /// partition cannot be recovered.
     pub fn open(config: &BrokerConfig) -> Result<(Broker, Recovery), BrokerError> {
+        let lock = lock_data_dir(&config.data_dir)?;
         let topics_dir = config.data_dir.join("topics");
         std::fs::create_dir_all(&topics_dir).map_err(|source| BrokerError::DataDir {
             path: topics_dir.clone(),
@@ -154,6 +173,7 @@ impl Broker {
                         TopicConfig {
                             partitions: on_disk,
                             storage,
+                            group_commit: true,
                         },
                     );
                 }
@@ -185,6 +205,7 @@ impl Broker {
                     number,
                     partition: RwLock::new(partition),
                     group_commit,
+                    use_group_commit: topic.group_commit,
                 }));
             }
             topics.insert(name, slots);
@@ -192,6 +213,7 @@ impl Broker {
 
         let (offsets, offsets_recovery) = ConsumerOffsets::open(&config.data_dir.join("offsets"))?;
         let broker = Broker {
+            _lock: lock,
             topics,
             offsets: Arc::new(offsets),
             max_fetch_bytes: config.max_fetch_bytes,
@@ -509,7 +531,7 @@ impl PartitionSlot {
     /// meanwhile and covered together by the next one.
     // ANCHOR: slot_append
     fn append(&self, batch: &[NewRecord<'_>]) -> Result<Appended, StorageError> {
-        if self.read().config().flush == FlushPolicy::Never {
+        if !self.use_group_commit || self.read().config().flush == FlushPolicy::Never {
             return self.write().append(batch);
         }
 
@@ -630,6 +652,37 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     since_epoch.as_millis() as i64
+}
+
+/// Creates the data directory if needed and takes an exclusive lock on `<data-dir>/lock`.
+///
+/// Two brokers on one directory would recover, truncate and append to the same files; the lock
+/// turns that into a startup error. The operating system releases it when the process exits,
+/// even after SIGKILL, so a crash never leaves a stale lock behind.
+fn lock_data_dir(data_dir: &Path) -> Result<File, BrokerError> {
+    let dir_error = |source| BrokerError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(data_dir).map_err(dir_error)?;
+    let path = data_dir.join("lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| BrokerError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(BrokerError::Locked {
+            dir: data_dir.to_path_buf(),
+            lock: path,
+        }),
+        Err(TryLockError::Error(source)) => Err(BrokerError::DataDir { path, source }),
+    }
 }
 
 /// Returns the directory of partition `number` of `topic`.

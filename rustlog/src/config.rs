@@ -19,6 +19,7 @@
 //! flush = "every_append"        # or "never", for benchmarks only
 //! retention_ms = 604800000      # optional: delete segments older than 7 days
 //! retention_bytes = 1073741824  # optional: keep at most about 1 GiB per partition
+//! group_commit = true           # share syncs between concurrent produce requests
 //! ```
 
 use std::collections::BTreeMap;
@@ -95,6 +96,10 @@ pub struct TopicConfig {
     pub partitions: u32,
     /// Storage settings shared by its partitions.
     pub storage: PartitionConfig,
+    /// Whether concurrent produce requests to a partition share syncs (see
+    /// [`crate::storage::GroupCommit`]); `false` syncs each request on its own, under the
+    /// partition's lock, which is only useful to measure the difference.
+    pub group_commit: bool,
 }
 
 /// The file's schema: every field optional, defaults filled in by [`BrokerConfig::from_file`].
@@ -121,6 +126,7 @@ struct FileTopic {
     flush: Option<FileFlush>,
     retention_ms: Option<u64>,
     retention_bytes: Option<u64>,
+    group_commit: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -187,11 +193,13 @@ impl BrokerConfig {
                 retention_ms: topic.retention_ms,
                 retention_bytes: topic.retention_bytes,
             };
+            let group_commit = topic.group_commit.unwrap_or(true);
             config.add_topic(
                 &name,
                 TopicConfig {
                     partitions: topic.partitions,
                     storage,
+                    group_commit,
                 },
             )?;
         }

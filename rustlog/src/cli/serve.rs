@@ -17,6 +17,8 @@ use super::ServeArgs;
 /// Runs the broker until SIGINT or SIGTERM; a second signal exits at once.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(args)?;
+    // Installed first, so a signal during recovery leads to a clean stop, not an abrupt exit.
+    let shutdown = shutdown_signal()?;
 
     // Recovery reads files, so it runs on the blocking pool.
     let opening = config.clone();
@@ -69,7 +71,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_request_bytes: config.max_request_bytes,
         max_connections: config.max_connections,
     };
-    server::run(listener, Arc::clone(&broker), limits, shutdown_signal()?).await;
+    server::run(listener, Arc::clone(&broker), limits, shutdown).await;
     let _ = stop_retention.send(true);
     let _ = retention.await;
 
@@ -96,18 +98,20 @@ fn load_config(args: ServeArgs) -> anyhow::Result<BrokerConfig> {
     if let Some(data_dir) = args.data_dir {
         config.data_dir = data_dir;
     }
+    // A flag only sets the partition count; other settings come from the file or the defaults.
     for (name, partitions) in args.topics {
-        let storage = config
-            .topics
-            .get(&name)
-            .map_or_else(PartitionConfig::default, |topic| topic.storage);
-        config.add_topic(
-            &name,
-            TopicConfig {
+        let topic = match config.topics.get(&name) {
+            Some(topic) => TopicConfig {
                 partitions,
-                storage,
+                ..*topic
             },
-        )?;
+            None => TopicConfig {
+                partitions,
+                storage: PartitionConfig::default(),
+                group_commit: true,
+            },
+        };
+        config.add_topic(&name, topic)?;
     }
     Ok(config)
 }

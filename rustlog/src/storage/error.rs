@@ -19,8 +19,9 @@ pub enum StorageError {
 
     /// A read asked for an offset outside `log_start..=log_end`.
     #[error(
-        "offset {offset} is out of range: the partition holds offsets {log_start} to {log_end} \
-         (the log end, {log_end}, is the next offset to be written); read from an offset in that range"
+        "offset {offset} is out of range: valid offsets run from the log start, {log_start}, to the \
+         log end, {log_end}, where the next record will go (reading there returns nothing yet); \
+         read from an offset in that range"
     )]
     OffsetOutOfRange {
         /// The requested offset.

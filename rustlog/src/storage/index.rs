@@ -230,7 +230,7 @@ fn parse_entries(
     }
 
     let body = &bytes[INDEX_HEADER_BYTES as usize..];
-    if body.len() as u64 % ENTRY_BYTES != 0 {
+    if !(body.len() as u64).is_multiple_of(ENTRY_BYTES) {
         return Err(IndexProblem::PartialEntry {
             len: bytes.len() as u64,
         });

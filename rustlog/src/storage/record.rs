@@ -132,6 +132,15 @@ pub enum FrameError {
     Invalid(String),
 }
 
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Incomplete => write!(f, "the record frame ends early (a torn write)"),
+            FrameError::Invalid(reason) => write!(f, "invalid record frame: {reason}"),
+        }
+    }
+}
+
 /// Checks the frame at the start of `bytes` without copying it, and returns its prefix.
 ///
 /// # Errors

@@ -438,7 +438,7 @@ impl Segment {
                 Ok(decoded) => decoded,
                 // The next frame does not fit in the budget.
                 Err(record::FrameError::Incomplete) if chunk_len < available => return Ok(true),
-                Err(error) => return Err(self.corrupt(start + at as u64, format!("{error:?}"))),
+                Err(error) => return Err(self.corrupt(start + at as u64, error.to_string())),
             };
             if record.offset != expected {
                 let reason = format!("expected offset {expected}, found {}", record.offset);
@@ -476,7 +476,7 @@ impl Segment {
             if position + frame_len >= self.size {
                 let frame = self.bytes_at(position, frame_len.min(self.size - position))?;
                 let (record, _) = record::decode(&frame)
-                    .map_err(|error| self.corrupt(position, format!("{error:?}")))?;
+                    .map_err(|error| self.corrupt(position, error.to_string()))?;
                 return Ok(Some(record.timestamp_ms));
             }
             position += frame_len;
