@@ -3,6 +3,8 @@
 //! - `exercises [--step NN] --out DIR`: write a learner workspace in which the marked solution
 //!   regions of each step crate are replaced by `todo!()`.
 //! - `solve DIR`: put the reference solutions back into such a workspace.
+//! - `regions [--write | --check]`: the table of solution regions that the instructors' chapter
+//!   includes.
 //! - `check-exercises [--step NN]`: prove, for each step, that its exercise compiles, fails its
 //!   tests as shipped, and passes them once solved. CI runs this.
 //! - `crash-test --cycles N --seed S`: SIGKILL the broker under load N times and check that every
@@ -40,6 +42,15 @@ enum Command {
         /// A workspace written by `cargo xtask exercises`.
         dir: PathBuf,
     },
+    /// Print the table of every step's solution regions, or write or check the book's copy.
+    Regions {
+        /// Write the table to the book's copy instead of printing it.
+        #[arg(long, conflicts_with = "check")]
+        write: bool,
+        /// Fail when the book's copy differs from the step crates.
+        #[arg(long)]
+        check: bool,
+    },
     /// Kill the broker under load again and again; check every acknowledged record survives.
     CrashTest {
         /// Kill-and-restart cycles.
@@ -60,6 +71,29 @@ enum Command {
     },
 }
 
+/// The book's copy of the regions table.
+const REGIONS_PAGE: &str = "book/src/course/regions.md";
+
+fn regions_command(root: &std::path::Path, write: bool, check: bool) -> anyhow::Result<()> {
+    let table = exercises::regions_table(root)?;
+    let page = root.join(REGIONS_PAGE);
+    if write {
+        std::fs::write(&page, &table)?;
+        println!("wrote {REGIONS_PAGE}");
+    } else if check {
+        let committed = std::fs::read_to_string(&page).unwrap_or_default();
+        if committed != table {
+            anyhow::bail!(
+                "{REGIONS_PAGE} is out of date; run `cargo xtask regions --write` and commit it"
+            );
+        }
+        println!("{REGIONS_PAGE} matches the step crates");
+    } else {
+        print!("{table}");
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let root = exercises::workspace_root();
@@ -76,6 +110,7 @@ fn main() -> std::process::ExitCode {
             println!("filled {filled} solution region(s) in {}", dir.display());
         }),
         Command::CheckExercises { step } => check::check_exercises(&root, step),
+        Command::Regions { write, check } => regions_command(&root, write, check),
         Command::CrashTest {
             cycles,
             seed,
