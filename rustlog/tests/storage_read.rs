@@ -287,5 +287,6 @@ fn out_of_range_message_names_valid_range() {
     let message = partition.read(9, 0).unwrap_err().to_string();
 
     assert!(message.contains("offset 9 is out of range"), "{message}");
-    assert!(message.contains("offsets 0 to 5"), "{message}");
+    assert!(message.contains("from the log start, 0,"), "{message}");
+    assert!(message.contains("to the log end, 5,"), "{message}");
 }
