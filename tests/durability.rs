@@ -253,6 +253,12 @@ fn retention_moves_log_start_and_group_sees_out_of_range() {
         assert_eq!(error.code, rustlog::protocol::ErrorCode::OffsetOutOfRange);
         assert_eq!(error.log_start_offset, Some(log_start));
         assert_eq!(error.log_end_offset, Some(201));
+
+        // A new commit below the log start is rejected; one inside the range repairs the group.
+        let below = client.commit("slow", "events", 0, 0).await.unwrap_err();
+        let below = below.broker_error().expect("a broker error");
+        assert_eq!(below.code, rustlog::protocol::ErrorCode::OffsetOutOfRange);
+        client.commit("slow", "events", 0, log_start).await.unwrap();
     });
     assert!(broker.log().contains("deleted segment by retention"));
 }

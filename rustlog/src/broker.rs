@@ -334,16 +334,17 @@ impl Broker {
         check_group_id(&request.group_id)?;
         let slot = self.slot(&request.topic, request.partition)?;
 
-        // A commit past the log end would make the group skip records that do not exist yet.
+        // A commit past the log end would make the group skip records that do not exist yet,
+        // and one below the log start names records that retention already deleted.
         let (log_start, log_end) = {
             let partition = slot.read();
             (partition.log_start_offset(), partition.log_end_offset())
         };
-        if request.offset > log_end {
+        if request.offset > log_end || request.offset < log_start {
             return Err(out_of_range(
                 format!(
-                    "cannot commit offset {} for topic `{}` partition {}: the log end offset is {log_end}; \
-                     commit at most {log_end}, the next offset to be written",
+                    "cannot commit offset {} for topic `{}` partition {}: commit an offset from the log \
+                     start, {log_start}, to the log end, {log_end}",
                     request.offset, request.topic, request.partition
                 ),
                 log_start,
@@ -622,6 +623,7 @@ fn storage_error(slot: &PartitionSlot, error: StorageError) -> ErrorResponse {
         StorageError::EmptyBatch => ErrorResponse::invalid(error.to_string()),
         StorageError::Io { .. }
         | StorageError::Corrupt { .. }
+        | StorageError::MisnamedSegment { .. }
         | StorageError::InvalidConfig { .. } => {
             tracing::error!(topic = %slot.topic, partition = slot.number, %error, "storage error");
             ErrorResponse::new(ErrorCode::StorageError, error.to_string())

@@ -117,6 +117,10 @@ struct State {
     entries_in_file: usize,
     /// Superseded entries tolerated, beyond one per key, before a compaction.
     compaction_slack: usize,
+    /// Set when a compaction renamed a new file into place but syncing the directory failed:
+    /// until that sync succeeds, a crash could bring back the old file, so no later commit is
+    /// acknowledged before it.
+    dir_sync_pending: bool,
 }
 
 /// What loading the offsets found, for the startup log.
@@ -149,7 +153,12 @@ impl ConsumerOffsets {
         dir: &Path,
         compaction_slack: usize,
     ) -> Result<(ConsumerOffsets, OffsetsRecovery), OffsetsError> {
-        fs::create_dir_all(dir).map_err(io_error(dir))?;
+        if !dir.exists() {
+            fs::create_dir_all(dir).map_err(io_error(dir))?;
+            if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
         let path = dir.join("offsets.log");
         let leftover = dir.join("offsets.log.tmp");
         if leftover.exists() {
@@ -160,7 +169,8 @@ impl ConsumerOffsets {
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                write_file(dir, &path, &HashMap::new())?;
+                write_synced(&path, &HashMap::new())?;
+                sync_dir(dir)?;
                 header().to_vec()
             }
             Err(error) => return Err(io_error(&path)(error)),
@@ -207,6 +217,7 @@ impl ConsumerOffsets {
             committed,
             entries_in_file: entries,
             compaction_slack,
+            dir_sync_pending: false,
         };
         Ok((
             ConsumerOffsets {
@@ -241,10 +252,14 @@ impl ConsumerOffsets {
             .insert((group_id.to_owned(), topic.to_owned(), partition), offset);
         state.entries_in_file += 1;
 
+        // The commit is durable at this point, so a failed compaction is logged, not returned:
+        // the old file stays in use and the next commit tries again.
         if state.entries_in_file > 2 * state.committed.len() + state.compaction_slack {
-            state.compact()?;
+            if let Err(error) = state.compact() {
+                tracing::warn!(%error, "compacting the offsets log failed; the next commit retries");
+            }
         }
-        Ok(())
+        state.sync_dir_if_pending()
     }
     // ANCHOR_END: commit
 
@@ -283,32 +298,46 @@ impl ConsumerOffsets {
 }
 
 impl State {
-    /// Rewrites the file with one entry per key: write a temp file, sync, rename, sync the dir.
+    /// Rewrites the file with one entry per key: write and sync a temp file, rename it over the
+    /// old one, then sync the directory.
     fn compact(&mut self) -> Result<(), OffsetsError> {
         let path = self.dir.join("offsets.log");
-        write_file(&self.dir, &path, &self.committed)?;
-        self.file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(io_error(&path))?;
+        let temp = self.dir.join("offsets.log.tmp");
+        let file = write_synced(&temp, &self.committed)?;
+        fs::rename(&temp, &path).map_err(io_error(&path))?;
+
+        // The handle opened on the temp file now refers to the renamed file, so commits from
+        // here on go to the new file even if the directory sync below fails.
+        self.file = file;
         tracing::info!(file = %path.display(), before = self.entries_in_file, after = self.committed.len(), "compacted offsets log");
         self.entries_in_file = self.committed.len();
+        self.dir_sync_pending = true;
+        self.sync_dir_if_pending()
+    }
+
+    fn sync_dir_if_pending(&mut self) -> Result<(), OffsetsError> {
+        if self.dir_sync_pending {
+            sync_dir(&self.dir)?;
+            self.dir_sync_pending = false;
+        }
         Ok(())
     }
 }
 
-/// Atomically replaces `path` with a file holding `committed`.
-fn write_file(dir: &Path, path: &Path, committed: &HashMap<Key, u64>) -> Result<(), OffsetsError> {
-    let temp = dir.join("offsets.log.tmp");
+/// Writes `committed` to a new file at `path`, syncs it, and returns a handle positioned at its end.
+fn write_synced(path: &Path, committed: &HashMap<Key, u64>) -> Result<File, OffsetsError> {
     let mut bytes = header().to_vec();
     for ((group_id, topic, partition), offset) in committed {
         bytes.extend_from_slice(&encode_entry(group_id, topic, *partition, *offset)?);
     }
 
-    let mut file = File::create(&temp).map_err(io_error(&temp))?;
-    file.write_all(&bytes).map_err(io_error(&temp))?;
-    file.sync_all().map_err(io_error(&temp))?;
-    fs::rename(&temp, path).map_err(io_error(path))?;
+    let mut file = File::create(path).map_err(io_error(path))?;
+    file.write_all(&bytes).map_err(io_error(path))?;
+    file.sync_all().map_err(io_error(path))?;
+    Ok(file)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), OffsetsError> {
     File::open(dir)
         .and_then(|dir| dir.sync_all())
         .map_err(io_error(dir))

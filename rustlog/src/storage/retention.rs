@@ -109,7 +109,8 @@ impl Partition {
             let segment = self.segments.remove(0);
             segment.remove_files()?;
             sync_dir(&self.dir)?;
-            tracing::info!(
+            // The broker logs each deletion at info level with its topic and partition.
+            tracing::debug!(
                 dir = %self.dir.display(),
                 segment = segment.base_offset(),
                 next_offset = segment.next_offset(),
