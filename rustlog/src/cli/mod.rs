@@ -1,7 +1,6 @@
 //! Command-line interface: `serve` runs the broker; `produce`, `consume`, `topics` and `offsets`
 //! talk to a running broker through [`rustlog::client`].
 
-mod bench;
 mod consume;
 mod offsets;
 mod produce;
@@ -36,8 +35,6 @@ enum Command {
     Topics(AddrArgs),
     /// List consumer groups, their committed offsets and their lag.
     Offsets(AddrArgs),
-    /// Measure produce and consume throughput and latency against a running broker.
-    Bench(BenchArgs),
 }
 
 /// Options of `rustlog serve`.
@@ -121,37 +118,6 @@ pub struct ConsumeArgs {
     pub max_bytes: u64,
 }
 
-/// Options of `rustlog bench`.
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    #[command(flatten)]
-    pub broker: AddrArgs,
-    /// Topic to write to; it must exist.
-    #[arg(long, default_value = "bench")]
-    pub topic: String,
-    /// Producer connections; producer i writes to partition i modulo the partition count.
-    #[arg(long, default_value_t = 1)]
-    pub producers: u64,
-    /// Consumer connections for the read phase; 0 skips it.
-    #[arg(long, default_value_t = 1)]
-    pub consumers: u64,
-    /// Records to produce in all.
-    #[arg(long, default_value_t = 100_000)]
-    pub records: u64,
-    /// Size of each record's value in bytes.
-    #[arg(long, default_value_t = 100)]
-    pub record_size: usize,
-    /// Records per produce request.
-    #[arg(long, default_value_t = 1)]
-    pub batch: u64,
-    /// max_bytes of each fetch in the read phase.
-    #[arg(long, default_value_t = 1024 * 1024)]
-    pub fetch_bytes: u64,
-    /// Also print the figures as one JSON object.
-    #[arg(long)]
-    pub json: bool,
-}
-
 /// Parses the command line, runs the subcommand, and turns an error into one line on stderr.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -174,7 +140,6 @@ pub fn main() -> ExitCode {
             Command::Consume(args) => consume::run(args).await,
             Command::Topics(args) => topics::run(args).await,
             Command::Offsets(args) => offsets::run(args).await,
-            Command::Bench(args) => bench::run(args).await,
         }
     });
 
