@@ -623,7 +623,6 @@ fn storage_error(slot: &PartitionSlot, error: StorageError) -> ErrorResponse {
         StorageError::EmptyBatch => ErrorResponse::invalid(error.to_string()),
         StorageError::Io { .. }
         | StorageError::Corrupt { .. }
-        | StorageError::MisnamedSegment { .. }
         | StorageError::InvalidConfig { .. } => {
             tracing::error!(topic = %slot.topic, partition = slot.number, %error, "storage error");
             ErrorResponse::new(ErrorCode::StorageError, error.to_string())
