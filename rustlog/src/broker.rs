@@ -312,14 +312,15 @@ impl Broker {
         .await?;
 
         let next_offset = records.last().map_or(start, |record| record.offset + 1);
+        // The stored bytes move into the response; valid UTF-8 needs no second copy.
         let records = records
-            .iter()
+            .into_iter()
             .map(|record| {
-                FetchedRecord::new(
+                FetchedRecord::from_owned(
                     record.offset,
                     record.timestamp_ms,
-                    record.key.as_deref(),
-                    &record.value,
+                    record.key,
+                    record.value,
                 )
             })
             .collect();
@@ -623,6 +624,7 @@ fn storage_error(slot: &PartitionSlot, error: StorageError) -> ErrorResponse {
         StorageError::EmptyBatch => ErrorResponse::invalid(error.to_string()),
         StorageError::Io { .. }
         | StorageError::Corrupt { .. }
+        | StorageError::MisnamedSegment { .. }
         | StorageError::InvalidConfig { .. } => {
             tracing::error!(topic = %slot.topic, partition = slot.number, %error, "storage error");
             ErrorResponse::new(ErrorCode::StorageError, error.to_string())

@@ -254,3 +254,105 @@ fn frame_filling_remaining_space_stays() {
     assert_eq!(base_offsets(&partition), [0]);
     assert_eq!(partition.segments()[0].size(), SEGMENT_BYTES);
 }
+
+#[test]
+fn failed_roll_keeps_active_segment_writable() {
+    // A directory in the way of the next segment's `.log` makes the roll fail, as a full disk
+    // would. The sealed segment must stay the active one and take the records that still fit.
+    let dir = tempfile::tempdir().unwrap();
+    let mut partition = Partition::open(dir.path(), config(SEGMENT_BYTES, 1024))
+        .unwrap()
+        .0;
+    append_each(&mut partition, &values_for_frames(2, 100));
+    let blocker = log_path(dir.path(), 2);
+    std::fs::create_dir(&blocker).unwrap();
+
+    let too_big = value_for_frame(150, 7);
+    assert!(partition.append(&[record(&too_big)]).is_err());
+    let fits = value_for_frame(60, 8);
+    let appended = partition.append(&[record(&fits)]).unwrap();
+
+    assert_eq!(appended.first_offset, 2);
+    assert_eq!(base_offsets(&partition), [0]);
+    assert!(!partition.segments()[0].is_sealed());
+    assert_eq!(read_all(&partition)[2].value, fits);
+}
+
+#[test]
+fn failed_roll_is_retried_by_next_append() {
+    // The `.log` of the next segment is created, then its `.index` cannot be: the half-made
+    // segment must be removed so the next roll can create it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut partition = Partition::open(dir.path(), config(SEGMENT_BYTES, 1024))
+        .unwrap()
+        .0;
+    let mut values = values_for_frames(3, 100);
+    append_each(&mut partition, &values);
+    let blocker = dir.path().join("00000000000000000003.index");
+    std::fs::create_dir(&blocker).unwrap();
+
+    assert!(partition.append(&[record(&values[0])]).is_err());
+    assert!(!log_path(dir.path(), 3).exists());
+    std::fs::remove_dir(&blocker).unwrap();
+    values.push(value_for_frame(100, 9));
+    let appended = partition.append(&[record(&values[3])]).unwrap();
+
+    assert_eq!(appended.first_offset, 3);
+    assert_eq!(base_offsets(&partition), [0, 3]);
+    assert_eq!(values_of(&read_all(&partition)), values);
+    drop(partition);
+    let reopened = Partition::open(dir.path(), config(SEGMENT_BYTES, 1024))
+        .unwrap()
+        .0;
+    assert_eq!(values_of(&read_all(&reopened)), values);
+}
+
+/// Bytes of disk that `path` occupies, which a reservation past its end counts and its size does
+/// not.
+#[cfg(target_os = "linux")]
+fn allocated_bytes(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn active_segment_reserves_space_and_sealing_returns_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let segment_bytes = 1 << 20;
+    let mut partition = Partition::open(dir.path(), config(segment_bytes, 4096))
+        .unwrap()
+        .0;
+    let first = log_path(dir.path(), 0);
+
+    append_each(&mut partition, &values_for_frames(3, 100));
+
+    // The file ends at its data, but the disk space of the whole segment is already reserved.
+    assert_eq!(file_len(&first), LOG_HEADER_BYTES + 300);
+    assert!(
+        allocated_bytes(&first) >= segment_bytes,
+        "reserved {} bytes, expected at least {segment_bytes}",
+        allocated_bytes(&first)
+    );
+
+    // Fill the segment until it rolls; sealing gives back what it did not use.
+    let frames = values_for_frames(10_000, 1000);
+    for value in &frames {
+        partition.append(&[record(value)]).unwrap();
+        if partition.segments().len() > 1 {
+            break;
+        }
+    }
+    assert_eq!(partition.segments().len(), 2);
+    let sealed_len = file_len(&first);
+    assert!(
+        allocated_bytes(&first) < sealed_len + 64 * 1024,
+        "a sealed segment of {sealed_len} bytes still holds {} bytes of disk",
+        allocated_bytes(&first)
+    );
+
+    // Every record is still there, before and after the roll.
+    let offsets = offsets_of(&read_all(&partition));
+    assert_eq!(offsets, (0..partition.log_end_offset()).collect::<Vec<_>>());
+    assert!(offsets.len() > 1000);
+}

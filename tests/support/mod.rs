@@ -4,11 +4,14 @@
 #![allow(dead_code)] // each test file uses a different part of this module
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 /// Path of the broker binary that Cargo built for this test run.
 pub const RUSTLOG: &str = env!("CARGO_BIN_EXE_rustlog");
@@ -97,6 +100,114 @@ impl BrokerProcess {
     /// Returns the broker's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Returns the broker's process id, or `None` once it was stopped.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+/// What a `rustlog serve` that was expected to stop on its own printed.
+pub struct Exited {
+    /// Its exit status.
+    pub status: ExitStatus,
+    /// Everything it wrote to stderr: its logs and its error message.
+    pub stderr: String,
+}
+
+/// Runs `rustlog serve --data-dir DATA_DIR --addr 127.0.0.1:0 EXTRA...` and waits (at most 60 s)
+/// for it to exit, as a broker that rejects its data directory does. Panics if it starts serving
+/// instead, or does not exit in time.
+pub fn serve_expecting_exit(data_dir: &Path, extra: &[&str]) -> Exited {
+    let mut child = Command::new(RUSTLOG)
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--addr", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rustlog serve");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll broker") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("rustlog serve did not exit within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    use std::io::Read as _;
+    let _ = child
+        .stdout
+        .take()
+        .expect("piped stdout")
+        .read_to_string(&mut stdout);
+    let _ = child
+        .stderr
+        .take()
+        .expect("piped stderr")
+        .read_to_string(&mut stderr);
+    assert!(
+        !stdout.contains("listening on"),
+        "the broker started although it should have refused: {stderr}"
+    );
+    Exited { status, stderr }
+}
+
+/// A blocking connection that sends request lines and reads response lines as JSON values.
+pub struct LineClient {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl LineClient {
+    /// Connects to `addr`; reads time out after 30 s so a silent broker fails the test.
+    pub fn connect(addr: &str) -> LineClient {
+        let stream = TcpStream::connect(addr).expect("connect to the broker");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("set read timeout");
+        LineClient {
+            reader: BufReader::new(stream.try_clone().expect("clone the socket")),
+            writer: stream,
+        }
+    }
+
+    /// Sends `request` as one line and returns the response line.
+    pub fn request(&mut self, request: &Value) -> Value {
+        self.send_raw(format!("{request}\n").as_bytes());
+        self.receive()
+    }
+
+    /// Writes `bytes` exactly as given, newline or not.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("write to the broker");
+    }
+
+    /// Reads one response line.
+    pub fn receive(&mut self) -> Value {
+        let mut line = String::new();
+        self.reader
+            .read_line(&mut line)
+            .expect("read a response line");
+        serde_json::from_str(&line)
+            .unwrap_or_else(|error| panic!("response {line:?} is not JSON: {error}"))
+    }
+
+    /// Returns the socket, for tests that need to shut it down or set options.
+    pub fn stream(&self) -> &TcpStream {
+        &self.writer
     }
 }
 

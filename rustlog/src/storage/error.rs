@@ -20,8 +20,8 @@ pub enum StorageError {
     /// A read asked for an offset outside `log_start..=log_end`.
     #[error(
         "offset {offset} is out of range: valid offsets run from the log start, {log_start}, to the \
-         log end, {log_end}, where the next record will go (reading there returns nothing yet); \
-         read from an offset in that range"
+         log end, {log_end}, the offset after the last readable record (reading there returns \
+         nothing yet); read from an offset in that range"
     )]
     OffsetOutOfRange {
         /// The requested offset.
@@ -59,6 +59,19 @@ pub enum StorageError {
         value: u64,
         /// What the value must satisfy.
         reason: String,
+    },
+
+    /// A file in a partition directory ends in `.log` but is not named as a segment.
+    #[error(
+        "{} ends in .log but is not named as a segment: 20 digits of base offset, at most {}, \
+         then .log; rename it to the offset of its first record as 20 digits (for example \
+         00000000000000000042.log), or move it out of the partition directory",
+        path.display(),
+        super::partition::MAX_BASE_OFFSET
+    )]
+    MisnamedSegment {
+        /// The file.
+        path: PathBuf,
     },
 
     /// Stored bytes are not what the format allows and cannot be repaired automatically.

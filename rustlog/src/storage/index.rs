@@ -63,6 +63,12 @@ pub enum IndexProblem {
         /// Which rule it breaks.
         reason: String,
     },
+    /// The frames after the last entry do not end exactly at the end of the log, just before
+    /// the segment's end offset. Either the last entry or the log itself is wrong.
+    BadTail {
+        /// The walk's outcome, worded to follow "the records after the last index entry".
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for IndexProblem {
@@ -74,6 +80,9 @@ impl std::fmt::Display for IndexProblem {
                 write!(f, "index length {len} ends inside an entry")
             }
             IndexProblem::BadEntry { entry, reason } => write!(f, "index entry {entry} {reason}"),
+            IndexProblem::BadTail { reason } => {
+                write!(f, "the records after the last index entry {reason}")
+            }
         }
     }
 }

@@ -90,8 +90,8 @@ impl Partition {
     ///
     /// # Errors
     ///
-    /// An invalid `config`, an I/O failure, or a segment that is damaged beyond what recovery
-    /// repairs (the error names the file).
+    /// An invalid `config`, an I/O failure, a `.log` file whose name is not a segment's, or a
+    /// segment that is damaged beyond what recovery repairs (the error names the file).
     pub fn open(
         dir: &Path,
         config: PartitionConfig,
@@ -225,6 +225,10 @@ impl Partition {
     }
 
     /// Seals the active segment and starts a new one at the log end offset.
+    ///
+    /// When the new segment cannot be created or its name made durable (a full disk, say), the
+    /// sealed segment stays the active one and takes appends again, the half-made files are
+    /// removed, and the error is returned. The next append that does not fit tries again.
     pub(super) fn roll(&mut self) -> Result<(), StorageError> {
         let active = self
             .segments
@@ -233,8 +237,20 @@ impl Partition {
         active.seal()?;
         let base_offset = active.next_offset();
 
-        let segment = Segment::create(&self.dir, base_offset)?;
-        sync_dir(&self.dir)?;
+        let segment = match Segment::create(&self.dir, base_offset) {
+            Ok(segment) => segment,
+            Err(error) => {
+                active.unseal();
+                return Err(error);
+            }
+        };
+        if let Err(error) = sync_dir(&self.dir) {
+            if let Err(cleanup) = segment.remove_files() {
+                tracing::warn!(dir = %self.dir.display(), base_offset, error = %cleanup, "cannot remove new segment after a failed directory sync");
+            }
+            active.unseal();
+            return Err(error);
+        }
         tracing::debug!(dir = %self.dir.display(), base_offset, "rolled to a new segment");
         self.segments.push(segment);
         Ok(())
@@ -338,8 +354,10 @@ impl Partition {
 
 /// Lists the base offsets of the `.log` files in `dir`, sorted.
 ///
-/// An `.index` without its `.log` is removed (an index is only a cache). Any other file is left
-/// alone and logged, because deleting what we do not understand could destroy someone's data.
+/// An `.index` without its `.log` is removed (an index is only a cache). A file that ends in
+/// `.log` but is not named as a segment is refused: it may hold records, and skipping it could
+/// hide a gap in the offsets. Any other file is left alone and logged, because deleting what we
+/// do not understand could destroy someone's data.
 fn list_segments(dir: &Path) -> Result<Vec<u64>, StorageError> {
     let mut logs = Vec::new();
     let mut indexes = Vec::new();
@@ -351,6 +369,9 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, StorageError> {
             Some((base, "log")) => logs.push(base),
             Some((base, "index")) => indexes.push(base),
             _ if name == CLEAN_SHUTDOWN_FILE => {}
+            _ if name.ends_with(".log") => {
+                return Err(StorageError::MisnamedSegment { path: entry.path() })
+            }
             _ => {
                 tracing::warn!(dir = %dir.display(), file = %name, "ignoring unexpected file in partition directory")
             }
@@ -368,16 +389,23 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, StorageError> {
     Ok(logs)
 }
 
-/// Splits `00000000000000000042.log` into `(42, "log")`; returns `None` for other names.
+/// The largest base offset a segment file name may carry. The bound keeps every offset that
+/// recovery computes from a base offset, such as `base offset + relative offset`, far below the
+/// point where a u64 overflows.
+pub const MAX_BASE_OFFSET: u64 = i64::MAX as u64;
+
+/// Splits `00000000000000000042.log` into `(42, "log")`; returns `None` for other names,
+/// including 20 digits above [`MAX_BASE_OFFSET`].
 fn parse_segment_file_name(name: &str) -> Option<(u64, &str)> {
     let (digits, extension) = name.split_once('.')?;
     let is_segment = digits.len() == 20 && digits.bytes().all(|byte| byte.is_ascii_digit());
-    let base = if is_segment {
+    let base: u64 = if is_segment {
         digits.parse().ok()?
     } else {
         return None;
     };
-    matches!(extension, "log" | "index").then_some((base, extension))
+    let known = matches!(extension, "log" | "index") && base <= MAX_BASE_OFFSET;
+    known.then_some((base, extension))
 }
 
 /// Removes the clean-shutdown marker and returns whether it was there.
