@@ -2,8 +2,9 @@
 //!
 //! This is the one layer that knows both the protocol types and the storage layer. It owns every
 //! partition of every topic, each behind its own lock, so work on one partition never waits for
-//! another. Storage calls block (file I/O, `fdatasync`), so they run on Tokio's blocking thread
-//! pool and never stall the threads that serve sockets.
+//! another. Storage calls block (file I/O, `fdatasync`), so they run in `block_in_place`, which
+//! first moves the other tasks of the calling thread to another worker. Other connections keep
+//! being served while a call waits for the disk; only the connection that made the call waits.
 //!
 //! # Data directory
 //!
@@ -587,14 +588,31 @@ pub async fn run_retention(
     }
 }
 
-/// Runs a storage call on the blocking pool and maps its error to a response.
+/// Runs a storage call, which may block on the disk, and maps its error to a response.
+///
+/// On the multi-threaded runtime the call runs right here, in `block_in_place`, which first
+/// hands this thread's other tasks to another worker. Sending the call to the blocking pool
+/// instead costs two thread wake-ups per request; without them, one producer sending one record
+/// per request ran 10 to 50 % faster in the benchmarks. A current-thread runtime (some tests)
+/// cannot block in place, so there the call goes to the blocking pool.
 async fn run_blocking<T, F>(slot: &Arc<PartitionSlot>, call: F) -> Result<T, ErrorResponse>
 where
     T: Send + 'static,
     F: FnOnce(&PartitionSlot) -> Result<T, StorageError> + Send + 'static,
 {
     let owned = Arc::clone(slot);
-    let result = tokio::task::spawn_blocking(move || call(&owned)).await;
+    let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
+    let result = if multi_thread {
+        tokio::task::block_in_place(move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(&owned)))
+        })
+        .map_err(|_| "the storage call panicked".to_string())
+    } else {
+        tokio::task::spawn_blocking(move || call(&owned))
+            .await
+            .map_err(|join_error| join_error.to_string())
+    };
     match result {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(storage_error(slot, error)),
