@@ -10,6 +10,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
+/// Bytes read from the socket per system call, at most. Tokio's default of 8 KiB took 14 reads
+/// for one produce request of 1,000 records of 100 bytes; 64 KiB takes 2.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
 /// What the next read from the client produced.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Incoming<'a> {
@@ -43,7 +47,7 @@ impl Connection {
     pub fn new(socket: TcpStream, max_line_bytes: usize) -> Connection {
         let (read_half, write_half) = socket.into_split();
         Connection {
-            reader: BufReader::new(read_half),
+            reader: BufReader::with_capacity(READ_BUFFER_BYTES, read_half),
             writer: BufWriter::new(write_half),
             max_line_bytes,
             line: Vec::new(),
@@ -69,7 +73,8 @@ impl Connection {
             }
 
             // Store bytes up to the limit; past it, only count them.
-            let newline = available.iter().position(|&byte| byte == b'\n');
+            // memchr compares many bytes per instruction, where a plain loop compares one.
+            let newline = memchr::memchr(b'\n', available);
             let chunk = &available[..newline.unwrap_or(available.len())];
             len += chunk.len() as u64;
             if len <= self.max_line_bytes as u64 {

@@ -23,13 +23,19 @@
 //!
 //! This module only describes the messages: it knows nothing of storage or sockets.
 
+mod envelope;
+mod record_lines;
+
 use std::borrow::Cow;
 use std::fmt;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use envelope::{read_body, read_op_first, Envelope};
+pub use record_lines::{fetch_response_line, produce_line};
 
 /// The operation names, in the order the protocol summary lists them.
 pub const OPERATIONS: [&str; 6] = [
@@ -248,17 +254,17 @@ pub struct GroupOffset {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum ResponseBody {
-    /// Answer to `produce`.
+    /// Response to `produce`.
     Produce(ProduceResponse),
-    /// Answer to `fetch`.
+    /// Response to `fetch`.
     Fetch(FetchResponse),
-    /// Answer to `commit`.
+    /// Response to `commit`.
     Commit(CommitResponse),
-    /// Answer to `committed`.
+    /// Response to `committed`.
     Committed(CommittedResponse),
-    /// Answer to `metadata`.
+    /// Response to `metadata`.
     Metadata(MetadataResponse),
-    /// Answer to `offsets`.
+    /// Response to `offsets`.
     Offsets(OffsetsResponse),
 }
 
@@ -367,6 +373,7 @@ impl Response {
 
         let id = self.id.as_ref();
         let mut line = match &self.result {
+            Ok(ResponseBody::Fetch(body)) => return fetch_response_line(id, body),
             Ok(body) => serde_json::to_vec(&Line { id, ok: true, body }),
             Err(error) => serde_json::to_vec(&Line {
                 id,
@@ -406,7 +413,9 @@ impl Request {
 
         let op = self.op();
         let mut line = match self {
-            Request::Produce(body) => serde_json::to_vec(&Line { op, id, body }),
+            Request::Produce(body) => {
+                return produce_line(&body.topic, body.partition, &body.records, id)
+            }
             Request::Fetch(body) => serde_json::to_vec(&Line { op, id, body }),
             Request::Commit(body) => serde_json::to_vec(&Line { op, id, body }),
             Request::Committed(body) => serde_json::to_vec(&Line { op, id, body }),
@@ -422,22 +431,26 @@ impl Request {
 /// Parses one request line (without its newline).
 ///
 /// Returns the request's `id` even when the rest is invalid, so the error response can echo it.
+///
+/// No `serde_json::Value` tree is built for the request, because that would allocate a map and
+/// a string for every record of a produce request before the records reach their own type. A
+/// line whose first field is `op` is read in one pass; any other line, valid or not, is read in
+/// two (see [`envelope`]).
 // ANCHOR: parse_request
 pub fn parse_request(line: &[u8]) -> (Option<Value>, Result<Request, ErrorResponse>) {
-    let mut object = match serde_json::from_slice::<Value>(line) {
-        Ok(Value::Object(object)) => object,
-        Ok(other) => {
-            let message = format!("a request must be a JSON object, got {}", json_kind(&other));
-            return (None, Err(ErrorResponse::invalid(message)));
-        }
-        Err(error) => {
-            let message = format!("invalid JSON ({error}); send one JSON object per line");
-            return (None, Err(ErrorResponse::invalid(message)));
-        }
+    if let Some((id, request)) = read_op_first(line) {
+        return (id, Ok(request));
+    }
+
+    // A derived struct also reads a JSON array, taking its items as the fields in order, so the
+    // line must start as an object too.
+    let starts_as_object = line.trim_ascii_start().starts_with(b"{");
+    let Envelope { id, op } = match serde_json::from_slice::<Envelope>(line) {
+        Ok(envelope) if starts_as_object => envelope,
+        result => return (None, Err(not_a_request(line, result.err()))),
     };
 
-    let id = object.remove("id");
-    let op = match object.remove("op") {
+    let op = match op {
         Some(Value::String(op)) => op,
         Some(other) => {
             let message = format!("`op` must be a string, got {}", json_kind(&other));
@@ -451,30 +464,44 @@ pub fn parse_request(line: &[u8]) -> (Option<Value>, Result<Request, ErrorRespon
             return (id, Err(ErrorResponse::invalid(message)));
         }
     };
-
-    let request = match op.as_str() {
-        "produce" => fields(&op, object).map(Request::Produce),
-        "fetch" => fields(&op, object).map(Request::Fetch),
-        "commit" => fields(&op, object).map(Request::Commit),
-        "committed" => fields(&op, object).map(Request::Committed),
-        "metadata" => fields(&op, object).map(Request::Metadata),
-        "offsets" => fields(&op, object).map(Request::Offsets),
-        unknown => Err(ErrorResponse::invalid(format!(
-            "unknown op `{unknown}`; expected one of: {}",
+    if !OPERATIONS.contains(&op.as_str()) {
+        let message = format!(
+            "unknown op `{op}`; expected one of: {}",
             OPERATIONS.join(", ")
-        ))),
-    };
+        );
+        return (id, Err(ErrorResponse::invalid(message)));
+    }
+
+    let request = read_body(&op, line).map_err(|error| {
+        let message = without_position(&error);
+        ErrorResponse::invalid(format!("invalid {op} request: {message}"))
+    });
     (id, request)
 }
 // ANCHOR_END: parse_request
 
-/// Deserializes the remaining fields of an `op` into its request type.
-fn fields<T: serde::de::DeserializeOwned>(
-    op: &str,
-    object: Map<String, Value>,
-) -> Result<T, ErrorResponse> {
-    serde_json::from_value(Value::Object(object))
-        .map_err(|error| ErrorResponse::invalid(format!("invalid {op} request: {error}")))
+/// Explains why a line has no readable `op` and `id`: it is not JSON, not an object, or an
+/// object whose envelope fields are invalid (such as a repeated `op`, which `envelope_error`
+/// describes).
+fn not_a_request(line: &[u8], envelope_error: Option<serde_json::Error>) -> ErrorResponse {
+    let message = match (serde_json::from_slice::<Value>(line), envelope_error) {
+        (Err(error), _) => format!("invalid JSON ({error}); send one JSON object per line"),
+        (Ok(Value::Object(_)), Some(error)) => format!("invalid request: {error}"),
+        (Ok(other), _) => format!("a request must be a JSON object, got {}", json_kind(&other)),
+    };
+    ErrorResponse::invalid(message)
+}
+
+/// Returns serde_json's message without the " at line 1 column N" that it appends when it reads
+/// from bytes. The position adds little to a one-line request, and leaving it out keeps the
+/// messages the same as when the broker read requests through a `serde_json::Value`.
+fn without_position(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    match message.strip_suffix(&position) {
+        Some(message) => message.to_owned(),
+        None => message,
+    }
 }
 
 fn json_kind(value: &Value) -> &'static str {
@@ -560,6 +587,29 @@ impl FetchedRecord {
         }
     }
 
+    /// Creates a fetched record from owned bytes, as [`FetchedRecord::new`] does, but moves
+    /// valid UTF-8 into the string form instead of copying it.
+    pub fn from_owned(
+        offset: u64,
+        timestamp_ms: i64,
+        key: Option<Vec<u8>>,
+        value: Vec<u8>,
+    ) -> FetchedRecord {
+        let (key, key_b64) = match key {
+            Some(key) => split_owned(key),
+            None => (None, None),
+        };
+        let (value, value_b64) = split_owned(value);
+        FetchedRecord {
+            offset,
+            timestamp_ms,
+            key,
+            key_b64,
+            value,
+            value_b64,
+        }
+    }
+
     /// Returns the key bytes.
     ///
     /// # Errors
@@ -591,6 +641,14 @@ fn split_bytes(bytes: Option<&[u8]>) -> (Option<String>, Option<String>) {
     }
 }
 
+/// Splits owned bytes into the string form or the base64 form, reusing the buffer for a string.
+fn split_owned(bytes: Vec<u8>) -> (Option<String>, Option<String>) {
+    match String::from_utf8(bytes) {
+        Ok(text) => (Some(text), None),
+        Err(error) => (None, Some(BASE64.encode(error.as_bytes()))),
+    }
+}
+
 /// Joins the string and base64 forms of a field back into bytes.
 fn join_bytes<'a>(
     field: &str,
@@ -608,5 +666,127 @@ fn join_bytes<'a>(
         (Some(_), Some(_)) => Err(ErrorResponse::invalid(format!(
             "a record has both `{field}` and `{field}_b64`; send one of them"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records() -> Vec<ProduceRecord> {
+        vec![
+            ProduceRecord::from_bytes(None, b"plain value"),
+            ProduceRecord::from_bytes(
+                Some(b"key"),
+                "quote \" backslash \\ tab \t caf\u{e9}".as_bytes(),
+            ),
+            ProduceRecord::from_bytes(Some(&[0xff, 0x00]), &[0x80, 0x81]),
+            ProduceRecord::default(),
+        ]
+    }
+
+    #[test]
+    fn parse_request_reads_its_own_lines() {
+        let requests = [
+            Request::Produce(ProduceRequest {
+                topic: "t".to_owned(),
+                partition: 1,
+                records: records()[..3].to_vec(),
+            }),
+            Request::Fetch(FetchRequest {
+                topic: "t".to_owned(),
+                partition: 0,
+                offset: Some(5),
+                max_bytes: None,
+                group_id: Some("g".to_owned()),
+            }),
+            Request::Metadata(MetadataRequest {}),
+        ];
+        for request in requests {
+            let line = request.to_line(Some(9));
+            let (id, parsed) = parse_request(&line[..line.len() - 1]);
+            assert_eq!(id, Some(Value::from(9)));
+            assert_eq!(parsed.unwrap(), request);
+        }
+    }
+
+    #[test]
+    fn parse_request_finds_id_after_fields() {
+        let line = br#"{"op": "fetch", "topic": "t", "partition": 0, "offset": 1, "id": "last"}"#;
+        let (id, request) = parse_request(line);
+        assert_eq!(id, Some(Value::from("last")));
+        assert!(matches!(request, Ok(Request::Fetch(_))));
+
+        let line = br#"{"topic": "t", "op": "fetch", "partition": 0, "offset": 1, "id": 2}"#;
+        let (id, request) = parse_request(line);
+        assert_eq!(id, Some(Value::from(2)));
+        assert!(matches!(request, Ok(Request::Fetch(_))));
+    }
+
+    #[test]
+    fn parse_request_echoes_id_of_invalid_body() {
+        let (id, request) = parse_request(br#"{"op": "fetch", "topic": 5, "id": 7}"#);
+        assert_eq!(id, Some(Value::from(7)));
+        let message = request.unwrap_err().message;
+        assert!(
+            message.starts_with("invalid fetch request: invalid type: integer `5`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn parse_request_echoes_null_id() {
+        for line in [
+            br#"{"id": null, "op": "metadata"}"#.as_slice(),
+            br#"{"op": "metadata", "id": null}"#.as_slice(),
+        ] {
+            let (id, request) = parse_request(line);
+            assert_eq!(id, Some(Value::Null));
+            assert!(request.is_ok());
+        }
+    }
+
+    #[test]
+    fn parse_request_rejects_fields_of_other_ops() {
+        let (id, request) = parse_request(br#"{"op": "metadata", "id": 1, "topic": "t"}"#);
+        assert_eq!(id, Some(Value::from(1)));
+        let message = request.unwrap_err().message;
+        assert_eq!(
+            message,
+            "invalid metadata request: unknown field `topic`, there are no fields"
+        );
+
+        let line = br#"{"op": "fetch", "topic": "t", "partition": 0, "offset": 0, "maxbytes": 10}"#;
+        let message = parse_request(line).1.unwrap_err().message;
+        assert_eq!(
+            message,
+            "invalid fetch request: unknown field `maxbytes`, expected one of `topic`, \
+             `partition`, `offset`, `max_bytes`, `group_id`"
+        );
+    }
+
+    #[test]
+    fn parse_request_rejects_array() {
+        let (id, request) = parse_request(b" [1, \"metadata\"]");
+        assert_eq!(id, None);
+        let message = request.unwrap_err().message;
+        assert!(
+            message.contains("must be a JSON object, got an array"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn parse_request_rejects_repeated_envelope_fields() {
+        for (line, field) in [
+            (br#"{"op": "metadata", "op": "offsets"}"#.as_slice(), "op"),
+            (br#"{"op": "metadata", "id": 1, "id": 2}"#.as_slice(), "id"),
+        ] {
+            let message = parse_request(line).1.unwrap_err().message;
+            assert!(
+                message.contains(&format!("duplicate field `{field}`")),
+                "{message}"
+            );
+        }
     }
 }
