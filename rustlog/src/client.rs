@@ -15,7 +15,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpStream, ToSocketAddrs};
 
 use crate::protocol::{
-    produce_line, CommitRequest, CommitResponse, CommittedRequest, CommittedResponse,
+    present, produce_line, CommitRequest, CommitResponse, CommittedRequest, CommittedResponse,
     ErrorResponse, FetchRequest, FetchResponse, MetadataRequest, MetadataResponse, OffsetsRequest,
     OffsetsResponse, ProduceRecord, ProduceResponse, Request,
 };
@@ -113,11 +113,6 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for SuccessVisitor<T> {
         // The rest of the object is the body; its type ignores fields it does not know.
         T::deserialize(MapAccessDeserializer::new(map))
     }
-}
-
-/// Deserializes a field that is present, null included, as `Some`.
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(deserializer).map(Some)
 }
 
 /// A connection to a broker.

@@ -34,6 +34,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub(crate) use envelope::present;
 use envelope::{read_body, read_op_first, Envelope};
 pub use record_lines::{fetch_response_line, produce_line};
 

@@ -33,14 +33,7 @@ impl BrokerProcess {
     pub fn start(data_dir: &Path, extra: &[&str]) -> BrokerProcess {
         let log_path = data_dir.with_extension(format!("{}.log", unique_suffix()));
         let log = File::create(&log_path).expect("create broker log file");
-        let mut child = Command::new(RUSTLOG)
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--addr", "127.0.0.1:0"])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
+        let mut child = serve_command(data_dir, extra)
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn rustlog serve");
@@ -116,18 +109,26 @@ pub struct Exited {
     pub stderr: String,
 }
 
-/// Runs `rustlog serve --data-dir DATA_DIR --addr 127.0.0.1:0 EXTRA...` and waits (at most 60 s)
-/// for it to exit, as a broker that rejects its data directory does. Panics if it starts serving
-/// instead, or does not exit in time.
-pub fn serve_expecting_exit(data_dir: &Path, extra: &[&str]) -> Exited {
-    let mut child = Command::new(RUSTLOG)
+/// Builds `rustlog serve --data-dir DATA_DIR --addr 127.0.0.1:0 EXTRA...` with `RUST_LOG=info`
+/// and a piped stdout, where the broker prints the address it bound.
+fn serve_command(data_dir: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(RUSTLOG);
+    command
         .arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--addr", "127.0.0.1:0"])
         .args(extra)
         .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
+        .stdout(Stdio::piped());
+    command
+}
+
+/// Runs `rustlog serve --data-dir DATA_DIR --addr 127.0.0.1:0 EXTRA...` and waits (at most 60 s)
+/// for it to exit, as a broker that rejects its data directory does. Panics if it starts serving
+/// instead, or does not exit in time.
+pub fn serve_expecting_exit(data_dir: &Path, extra: &[&str]) -> Exited {
+    let mut child = serve_command(data_dir, extra)
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn rustlog serve");

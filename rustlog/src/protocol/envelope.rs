@@ -33,8 +33,11 @@ pub(super) struct Envelope {
     pub(super) op: Option<Value>,
 }
 
-/// Deserializes a field that is present, null included, as `Some`.
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+/// Deserializes a field that is present, null included, as `Some`, so a response can tell
+/// `"id": null` from a missing `id`. The client reads response envelopes with it too.
+pub(crate) fn present<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Value>, D::Error> {
     Value::deserialize(deserializer).map(Some)
 }
 
