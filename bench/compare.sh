@@ -156,7 +156,7 @@ start_nats() {
 # --- workloads ---------------------------------------------------------------------------------
 
 # run_workloads ID LABEL DURABILITY SYSTEM TOPIC SYNCS_EACH_REQUEST
-# Runs every workload against the server at $addr; each produce phase is followed by a consume
+# Runs every workload against the server at $addr. Each produce phase is followed by a consume
 # phase that reads everything it produced from the start.
 run_workloads() {
   local id="$1" label="$2" durability="$3" system="$4" topic="$5" syncs="$6"

@@ -592,7 +592,7 @@ pub async fn run_retention(
 ///
 /// On the multi-threaded runtime the call runs right here, in `block_in_place`, which first
 /// hands this thread's other tasks to another worker. Sending the call to the blocking pool
-/// instead costs two thread wake-ups per request; without them, one producer sending one record
+/// instead costs two thread wake-ups per request. Without them, one producer sending one record
 /// per request ran 10 to 50 % faster in the benchmarks. A current-thread runtime (some tests)
 /// cannot block in place, so there the call goes to the blocking pool.
 async fn run_blocking<T, F>(slot: &Arc<PartitionSlot>, call: F) -> Result<T, ErrorResponse>
